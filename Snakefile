@@ -1,0 +1,41 @@
+# Reproduces Boychev (2023), "Interpretable Computer Vision Models through
+# Adversarial Training", end to end. Rules live in workflow/rules/; everything
+# they compute lives in the robinterp package (src/robinterp).
+#
+#   snakemake --profile slurm all                      # the paper, on a SLURM cluster
+#   snakemake --cores 2 --configfile config/demo.yaml  # the CPU demo
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# config.yaml (the paper) unless another config is given with --configfile,
+# which then replaces it rather than being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(sorted({m for d in DATASETS.values() for m in d["methods"]})),
+    table="|".join(ACCURACY_TABLES),
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,3 @@
+from robinterp.cli import main
+
+raise SystemExit(main())

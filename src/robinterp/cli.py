@@ -1,0 +1,190 @@
+"""``python -m robinterp <command>``: what the workflow's rules call.
+
+Each command takes file paths and the JSON of the config sections it needs
+(the workflow passes them), configures the library through arguments, and
+writes its outputs atomically. Errors of the user's making (missing data,
+bad config, foreign checkpoint, NaN loss) end with one line naming the file or
+key and the fix, and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from robinterp.errors import RobinterpError
+
+log = logging.getLogger("robinterp")
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RobinterpError(f"device {name!r} requested but CUDA is not available; set device: auto or cpu")
+    return torch.device(name)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    """Parse ``name=path`` arguments."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise RobinterpError(f"{what} must be NAME=PATH, got {item!r}")
+        out[name] = path
+    return out
+
+
+def cmd_prepare(args) -> None:
+    from robinterp.data.prepare import prepare_dataset
+    from robinterp.settings import parse_json_argument
+
+    settings = parse_json_argument(args.settings, "--settings")
+    meta = prepare_dataset(settings, args.out, where=args.where)
+    log.info("prepared dataset written: %s", meta)
+
+
+def cmd_train(args) -> None:
+    import torch
+
+    from robinterp.data.store import load_prepared
+    from robinterp.models import build_model, model_spec, save_model
+    from robinterp.settings import TrainSettings, from_dict, parse_json_argument
+    from robinterp.training import train
+
+    _set_threads(args.threads)
+    data = load_prepared(args.data)
+    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
+    settings = from_dict(TrainSettings, parse_json_argument(args.train_settings, "--train-settings"), args.where)
+    spec = model_spec(model_cfg["arch"], data.num_classes, data.image_shape[0], model_cfg["mean"], model_cfg["std"])
+    torch.manual_seed(args.seed)  # weight initialisation
+    model = build_model(**spec)
+    device = _device(args.device)
+    log.info("training %s on %s (%s, %d classes) on %s", spec["arch"], data.name, "×".join(map(str, data.image_shape)),
+             data.num_classes, device)
+    result = train(model, data["train"], settings, seed=args.seed, device=device,
+                   checkpoint_path=args.checkpoint, history_path=args.history)
+    model.load_state_dict(result.best_state)
+    save_model(args.out, model, spec, extra={"best_epoch": result.best_epoch})
+    log.info("saved epoch %d (selected by %s) to %s", result.best_epoch, settings.selection, args.out)
+
+
+def cmd_evaluate(args) -> None:
+    import numpy as np
+
+    from robinterp.data.store import load_prepared
+    from robinterp.evaluation import evaluate_accuracy
+    from robinterp.io import write_json
+    from robinterp.models import load_model
+    from robinterp.settings import AttackSpec, from_dict, parse_json_argument
+
+    _set_threads(args.threads)
+    settings = parse_json_argument(args.settings, "--settings")
+    attacks = {name: from_dict(AttackSpec, spec, f"{args.where}.attacks.{name}")
+               for name, spec in settings.get("attacks", {}).items()}
+    data = load_prepared(args.data)
+    test = data["test"]
+    device = _device(args.device)
+    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
+    expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
+    model = load_model(args.model, expected_spec=expected)
+    model.to(device)
+    n = len(test) if settings.get("max_examples") is None else min(len(test), settings["max_examples"])
+    log.info("evaluating %s on %d test images of %s with attacks %s", args.model, n, data.name, sorted(attacks))
+    metrics = evaluate_accuracy(model, test, attacks, batch_size=settings["batch_size"], device=device,
+                                indices=np.arange(n), seed=args.seed, amp=settings.get("amp_bf16", False))
+    write_json(args.out, metrics)
+    log.info("metrics: %s", metrics)
+
+
+def cmd_table(args) -> None:
+    from robinterp.io import read_json
+    from robinterp.tables import long_rows, write_table
+
+    metrics = _pairs(args.metrics, "--metrics")
+    rows = []
+    for model, path in metrics.items():
+        rows += long_rows(args.dataset, model, read_json(path), args.keep.split(","))
+    write_table(args.out, rows)
+    log.info("wrote %s (%d rows)", args.out, len(rows))
+
+
+def cmd_plot_training(args) -> None:
+    from robinterp.plots import plot_training_curves
+
+    plot_training_curves(_pairs(args.history, "--history"), args.title, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robinterp", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_):
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("prepare", cmd_prepare, "prepare a dataset into the stored uint8 format")
+    sp.add_argument("--settings", required=True, help="JSON of the dataset's prepare section")
+    sp.add_argument("--out", required=True, type=Path, help="output folder")
+    sp.add_argument("--where", default="prepare", help="config path of the section, for error messages")
+
+    sp = add("train", cmd_train, "train one model, resuming from its checkpoint if present")
+    sp.add_argument("--data", required=True, help="prepared dataset folder or its meta.json")
+    sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std")
+    sp.add_argument("--train-settings", required=True, help="JSON of the train section merged with the method")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--checkpoint", required=True, type=Path, help="resumable per-epoch checkpoint")
+    sp.add_argument("--history", required=True, type=Path, help="per-epoch CSV")
+    sp.add_argument("--out", required=True, type=Path, help="final (selected) model")
+    sp.add_argument("--where", default="train", help="config path of the settings, for error messages")
+
+    sp = add("evaluate", cmd_evaluate, "clean and adversarial test accuracy of one model")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--model", required=True, help="model file written by train")
+    sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std (checked against the file)")
+    sp.add_argument("--settings", required=True, help="JSON of the evaluation section")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--out", required=True, type=Path, help="metrics JSON")
+    sp.add_argument("--where", default="evaluation")
+
+    sp = add("table", cmd_table, "assemble metrics JSONs into a long-format table")
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--metrics", nargs="+", required=True, help="MODEL=metrics.json ...")
+    sp.add_argument("--keep", required=True, help="comma-separated metrics, in table order")
+    sp.add_argument("--out", required=True, type=Path)
+
+    sp = add("plot-training", cmd_plot_training, "training curves of several models")
+    sp.add_argument("--history", nargs="+", required=True, help="MODEL=history.csv ...")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except RobinterpError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0

@@ -1,0 +1,314 @@
+"""Small ImageNet 150: built from ILSVRC + ImageNetV2, or imported from an ImageFolder copy.
+
+Both routes write the prepared format (splits ``train`` and ``test``, uint8
+N×S×S×3) and a ``manifest.json`` listing every source file written, the
+files skipped as corrupt and the counts. Images are converted to RGB (ImageNet
+holds grayscale and CMYK JPEGs), the shorter side is resized to S with
+Pillow's antialiased bilinear filter, and the centre S×S square is kept: the
+usual ImageNet evaluation crop, which keeps the aspect ratio and loses the
+borders of the longer side rather than distorting the object.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from robinterp.data.store import Split, write_prepared
+from robinterp.errors import DataError
+from robinterp.io import read_json, write_json
+
+logger = logging.getLogger("robinterp.data")
+
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".webp"})
+MANIFEST_FILE = "manifest.json"
+PROGRESS_EVERY = 5000
+MAX_LISTED_FAILURES = 20
+RESIZE_METHOD = "RGB; shorter side to image_size (PIL bilinear, antialiased); centre crop image_size x image_size"
+# Pillow signals undecodable input with all of these (SyntaxError and
+# ValueError for some malformed headers, OSError for truncated data).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (by suffix, any case), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_resized(path: Path, image_size: int) -> np.ndarray:
+    """Fully decode the image at ``path`` and return it as uint8 ``image_size``×``image_size``×3 RGB.
+
+    ``img.load()`` decodes every byte, so a truncated file fails here rather
+    than yielding a half-grey picture. Resizing: see the module docstring.
+    """
+    with Image.open(path) as img:
+        img.load()
+        rgb = img.convert("RGB")
+    width, height = rgb.size
+    scale = image_size / min(width, height)
+    new_size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
+    rgb = rgb.resize(new_size, Image.Resampling.BILINEAR)
+    left, top = (new_size[0] - image_size) // 2, (new_size[1] - image_size) // 2
+    return np.asarray(rgb.crop((left, top, left + image_size, top + image_size)), dtype=np.uint8)
+
+
+def _try_load(path: Path, image_size: int) -> np.ndarray | str:
+    try:
+        return load_resized(path, image_size)
+    except _DECODE_ERRORS as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def decode_split(files: Sequence[tuple[Path, int]], image_size: int, workers: int | None,
+                 description: str) -> tuple[Split, list[int], list[tuple[int, str]]]:
+    """Decode and resize ``files`` ((path, class index) pairs) on a thread pool.
+
+    ``workers``: threads (``None``: the executor's default); Pillow releases
+    the GIL while decoding, so threads scale. ``description`` names the
+    split in progress logs. Returns the split of the images that decoded,
+    the positions in ``files`` of those images, and (position, error) for
+    each file that did not decode.
+    """
+    images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
+    labels = np.empty(len(files), dtype=np.int64)
+    kept: list[int] = []
+    failed: list[tuple[int, str]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(partial(_try_load, image_size=image_size), (path for path, _ in files))
+        for position, ((path, label), result) in enumerate(zip(files, results)):
+            if isinstance(result, str):
+                failed.append((position, result))
+            else:
+                # Fill from the front so skipping a file never needs a second copy of the array.
+                images[len(kept)], labels[len(kept)] = result, label
+                kept.append(position)
+            if (position + 1) % PROGRESS_EVERY == 0 or position + 1 == len(files):
+                logger.info("%s: decoded %d/%d images (%d unreadable)", description, position + 1,
+                            len(files), len(failed))
+    return Split(images[:len(kept)], labels[:len(kept)]), kept, failed
+
+
+def check_corrupt(failures: Sequence[tuple[str, str]], max_corrupt: int) -> None:
+    """Raise ``DataError`` listing the unreadable files ((path, error) pairs) if there are more than ``max_corrupt``."""
+    if len(failures) <= max_corrupt:
+        for path, error in failures:
+            logger.warning("skipping unreadable image %s (%s)", path, error)
+        return
+    listed = "\n".join(f"  {path}: {error}" for path, error in failures[:MAX_LISTED_FAILURES])
+    more = f"\n  ... and {len(failures) - MAX_LISTED_FAILURES} more" if len(failures) > MAX_LISTED_FAILURES else ""
+    raise DataError(f"{len(failures)} images cannot be decoded (max_corrupt={max_corrupt}):\n{listed}{more}\n"
+                    "Replace these files, or raise max_corrupt to skip them (they are recorded in the manifest).")
+
+
+def _decode_and_write(out_dir: Path, classes: list[str], split_files: Mapping[str, list[tuple[Path, int]]],
+                      sources: Mapping[str, list[str]], summary: dict, *, image_size: int,
+                      max_corrupt: int, workers: int | None) -> Path:
+    """Decode every split, check the corrupt count, write ``manifest.json`` then the prepared arrays.
+
+    ``sources`` holds, per split, the name each file has in the manifest
+    (``<root key>/<path relative to that root>``). ``summary`` goes into both
+    the manifest and the provenance in ``meta.json``; the per-file lists go
+    only into the manifest (99,000 entries would bloat ``meta.json``).
+    """
+    decoded, written, skipped, failures = {}, {}, [], []
+    for split_name, files in split_files.items():
+        split, kept, failed = decode_split(files, image_size, workers, split_name)
+        decoded[split_name] = split
+        written[split_name] = [[sources[split_name][i], files[i][1]] for i in kept]
+        failures += [(str(files[i][0]), error) for i, error in failed]
+        skipped += [{"split": split_name, "path": sources[split_name][i], "error": error} for i, error in failed]
+    check_corrupt(failures, max_corrupt)
+    summary = {**summary, "image_size": image_size, "resize": RESIZE_METHOD, "classes": classes,
+               "counts": {name: len(split) for name, split in decoded.items()}, "skipped_corrupt": skipped}
+    write_json(out_dir / MANIFEST_FILE, {**summary, "files": written})
+    return write_prepared(out_dir, "smallimagenet", classes, decoded,
+                          provenance={**summary, "manifest": MANIFEST_FILE})
+
+
+def _source_name(root_key: str, root: Path, path: Path) -> str:
+    """Name of ``path`` in the manifest: ``<root_key>/<path relative to root>`` (the roots are listed there)."""
+    return f"{root_key}/{path.relative_to(root).as_posix()}"
+
+
+def _draw(rng: np.random.Generator, pool: list[Path], count: int, what: str) -> list[Path]:
+    """Draw ``count`` of ``pool`` without replacement (kept in pool order); ``what`` names the pool in errors."""
+    if len(pool) < count:
+        raise DataError(f"{what} holds {len(pool)} images, {count} are needed")
+    if len(pool) == count:
+        return list(pool)
+    return [pool[i] for i in sorted(rng.choice(len(pool), size=count, replace=False))]
+
+
+def read_val_labels(labels_file: Path) -> dict[str, str]:
+    """Map ILSVRC val image names (without extension) to synset ids.
+
+    Accepts Kaggle's ``LOC_val_solution.csv`` (header ``ImageId,PredictionString``,
+    the prediction string starting with the wnid) or a text file of
+    ``<filename> <wnid>`` lines.
+    """
+    if not labels_file.is_file():
+        raise DataError(f"val labels file {labels_file} does not exist")
+    lines = labels_file.read_text().splitlines()
+    labels = {}
+    if lines and lines[0].startswith("ImageId"):
+        for row_number, row in enumerate(csv.DictReader(lines), start=2):
+            words = (row.get("PredictionString") or "").split()
+            if not row.get("ImageId") or not words:
+                raise DataError(f"{labels_file}:{row_number}: expected 'ImageId,PredictionString' with a wnid")
+            labels[Path(row["ImageId"]).stem] = words[0]
+        return labels
+    for line_number, line in enumerate(lines, start=1):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 2:
+            raise DataError(f"{labels_file}:{line_number}: expected '<filename> <wnid>', got {line!r}")
+        labels[Path(words[0]).stem] = words[1]
+    return labels
+
+
+def _val_pools(val_dir: Path, val_labels: Path | None) -> tuple[dict[str, list[Path]], str]:
+    """Val images per wnid (sorted) and a description of the layout, from synset folders or a flat folder."""
+    if not val_dir.is_dir():
+        raise DataError(f"ILSVRC val folder {val_dir} does not exist")
+    synset_dirs = sorted(p for p in val_dir.iterdir() if p.is_dir())
+    if synset_dirs:
+        if val_labels is not None:
+            logger.warning("%s has synset folders; ignoring val labels file %s", val_dir, val_labels)
+        return {d.name: list_images(d) for d in synset_dirs}, "synset folders"
+    if val_labels is None:
+        raise DataError(f"{val_dir} holds val images without synset folders: pass the ground truth as val_labels "
+                        "(Kaggle LOC_val_solution.csv, or a text file of '<filename> <wnid>' lines)")
+    labels = read_val_labels(Path(val_labels))
+    pools: dict[str, list[Path]] = {}
+    unlabelled = []
+    for path in list_images(val_dir):
+        wnid = labels.get(path.stem)
+        if wnid is None:
+            unlabelled.append(path.name)
+        else:
+            pools.setdefault(wnid, []).append(path)
+    if unlabelled:
+        raise DataError(f"{len(unlabelled)} images in {val_dir} have no label in {val_labels} "
+                        f"(first: {', '.join(unlabelled[:5])}); is it the right labels file?")
+    return pools, f"flat, labels from {Path(val_labels).name}"
+
+
+def build_small_imagenet(ilsvrc_root: str | Path, imagenetv2_root: str | Path, out_dir: str | Path, *,
+                         num_classes: int = 150, train_per_class: int = 600, val_per_class: int = 50,
+                         v2_per_class: int = 10, image_size: int = 128, seed: int = 0, max_corrupt: int = 0,
+                         val_labels: str | Path | None = None, workers: int | None = None) -> Path:
+    """Draw the Small ImageNet subset from local ILSVRC and ImageNetV2 trees; return ``meta.json``'s path.
+
+    ``ilsvrc_root``: folder with ``train/<wnid>/*.JPEG`` and ``val/`` (synset
+    folders, or flat with ``val_labels``: ``LOC_val_solution.csv`` or
+    ``<filename> <wnid>`` lines). ``imagenetv2_root``: ImageNetV2 "top-images"
+    folder, ``<k>/*.jpeg`` with k the index of the wnid among the sorted
+    train synsets. ``out_dir``: prepared dataset folder (also gets
+    ``manifest.json``). ``num_classes`` classes are drawn with
+    ``numpy.random.default_rng(seed)``, then per class ``train_per_class``
+    train and ``val_per_class`` val images; test = those val images plus
+    ``v2_per_class`` ImageNetV2 images. ``image_size``: output side.
+    ``max_corrupt``: how many undecodable images may be skipped (recorded
+    in the manifest) before it is an error. ``workers``: decoding threads.
+    """
+    ilsvrc_root, imagenetv2_root, out_dir = Path(ilsvrc_root), Path(imagenetv2_root), Path(out_dir)
+    train_dir = ilsvrc_root / "train"
+    if not train_dir.is_dir():
+        raise DataError(f"ILSVRC train folder {train_dir} does not exist (expected train/<wnid>/*.JPEG)")
+    all_wnids = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    if len(all_wnids) != 1000:
+        logger.warning("%s holds %d synsets, not 1000: ImageNetV2 folder k is read as the k-th of these",
+                       train_dir, len(all_wnids))
+    if len(all_wnids) < num_classes:
+        raise DataError(f"{train_dir} holds {len(all_wnids)} synset folders, {num_classes} classes are to be drawn")
+    val_pools, val_layout = _val_pools(ilsvrc_root / "val", Path(val_labels) if val_labels else None)
+
+    roots = {"ilsvrc": ilsvrc_root, "imagenetv2": imagenetv2_root}
+    rng = np.random.default_rng(seed)
+    class_indices = sorted(int(i) for i in rng.choice(len(all_wnids), size=num_classes, replace=False))
+    wnids = [all_wnids[i] for i in class_indices]
+    split_files: dict[str, list[tuple[Path, int]]] = {"train": [], "test": []}
+    sources: dict[str, list[str]] = {"train": [], "test": []}
+    for label, (wnid, ilsvrc_index) in enumerate(zip(wnids, class_indices)):
+        v2_dir = imagenetv2_root / str(ilsvrc_index)
+        if not v2_dir.is_dir():
+            raise DataError(f"ImageNetV2 folder {v2_dir} (class {ilsvrc_index}, {wnid}) does not exist")
+        draws = {
+            "train": [("ilsvrc", p) for p in _draw(rng, list_images(train_dir / wnid), train_per_class,
+                                                   str(train_dir / wnid))],
+            "test": [("ilsvrc", p) for p in _draw(rng, val_pools.get(wnid, []), val_per_class,
+                                                  f"{ilsvrc_root / 'val'} (class {wnid}, {val_layout})")]
+                    + [("imagenetv2", p) for p in _draw(rng, list_images(v2_dir), v2_per_class, str(v2_dir))],
+        }
+        for split_name, drawn in draws.items():
+            split_files[split_name] += [(path, label) for _, path in drawn]
+            sources[split_name] += [_source_name(key, roots[key], path) for key, path in drawn]
+
+    summary = {
+        "source": "build", "seed": seed, "wnids": wnids, "ilsvrc_class_indices": class_indices,
+        "per_class": {"train": train_per_class, "val": val_per_class, "imagenetv2": v2_per_class},
+        "roots": {key: str(path.resolve()) for key, path in roots.items()},
+        "val_layout": val_layout,
+    }
+    logger.info("Small ImageNet: %d classes drawn with seed %d; decoding %d train / %d test images",
+                num_classes, seed, len(split_files["train"]), len(split_files["test"]))
+    return _decode_and_write(out_dir, wnids, split_files, sources, summary,
+                             image_size=image_size, max_corrupt=max_corrupt, workers=workers)
+
+
+def import_image_folder(root: str | Path, out_dir: str | Path, *, image_size: int = 128,
+                        labels_json: str | Path | None = None, expected_classes: int = 150,
+                        expected_counts: Mapping[str, int] | None = None, max_corrupt: int = 0,
+                        workers: int | None = None) -> Path:
+    """Import an ImageFolder copy of the subset (``root/train/<class>/*``, ``root/test/<class>/*``).
+
+    Class order = sorted folder names of ``root/train``; ``root/test`` must
+    have the same folders. ``labels_json``: optional JSON object mapping
+    folder names to readable names (stored in the provenance).
+    ``expected_classes`` / ``expected_counts`` ({"train": n, "test": m}):
+    checked before decoding. ``image_size``, ``max_corrupt``, ``workers``:
+    as for :func:`build_small_imagenet`. Returns ``meta.json``'s path.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    split_dirs = {name: root / name for name in ("train", "test")}
+    for split_dir in split_dirs.values():
+        if not split_dir.is_dir():
+            raise DataError(f"{split_dir} does not exist (expected {root}/train/<class>/* and {root}/test/<class>/*)")
+    classes = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir())
+    test_classes = sorted(p.name for p in split_dirs["test"].iterdir() if p.is_dir())
+    if test_classes != classes:
+        raise DataError(f"{root}: train and test class folders differ "
+                        f"(only in train: {sorted(set(classes) - set(test_classes))[:5]}, "
+                        f"only in test: {sorted(set(test_classes) - set(classes))[:5]})")
+    if len(classes) != expected_classes:
+        raise DataError(f"{root} holds {len(classes)} classes, expected {expected_classes}")
+    split_files = {name: [(path, label) for label, cls in enumerate(classes) for path in list_images(d / cls)]
+                   for name, d in split_dirs.items()}
+    for name, expected in (expected_counts or {}).items():
+        if len(split_files.get(name, [])) != expected:
+            raise DataError(f"{root}/{name} holds {len(split_files.get(name, []))} images, expected {expected}")
+    sources = {name: [_source_name("image_folder", root, path) for path, _ in files]
+               for name, files in split_files.items()}
+
+    summary = {"source": "image_folder", "roots": {"image_folder": str(root.resolve())}}
+    if labels_json is not None:
+        try:
+            names = read_json(labels_json)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read labels JSON {labels_json}: {exc}") from exc
+        if not isinstance(names, dict):
+            raise DataError(f"{labels_json} must hold a JSON object mapping class folder names to names")
+        missing = [cls for cls in classes if cls not in names]
+        if missing:
+            logger.warning("%s has no name for %d classes (first: %s)", labels_json, len(missing), missing[0])
+        summary.update(labels_json=str(labels_json), class_names={cls: names.get(cls) for cls in classes})
+    return _decode_and_write(out_dir, classes, split_files, sources, summary,
+                             image_size=image_size, max_corrupt=max_corrupt, workers=workers)

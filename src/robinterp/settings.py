@@ -1,0 +1,110 @@
+"""Typed settings built from config sections, with errors that name the key.
+
+The workflow validates the whole config against
+``workflow/schemas/config.schema.yaml``; the CLI receives only the sections a
+job needs (as JSON) and turns them into these frozen dataclasses, so library
+code is configured through arguments, never through a global config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
+
+from robinterp.attacks import AttackSpec
+from robinterp.data.batches import Augmentation
+from robinterp.errors import ConfigError
+
+T = TypeVar("T")
+_NESTED = {"AttackSpec": AttackSpec, "Augmentation": Augmentation}
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from ``values``; unknown or missing keys raise ConfigError naming ``where``."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(fields)}")
+    missing = [n for n, f in fields.items() if n not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing key(s) {missing} in {where}")
+    for name, f in fields.items():
+        # Nested sections (an attack, an augmentation) arrive as mappings; annotations are strings here.
+        nested_cls = _NESTED.get(str(f.type).replace(" | None", ""))
+        if nested_cls is not None and isinstance(values.get(name), Mapping):
+            values[name] = from_dict(nested_cls, values[name], f"{where}.{name}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value in {where}: {exc}") from exc
+
+
+def parse_json_argument(text: str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train one model (config ``datasets.<name>.train`` plus the method's attack).
+
+    Args:
+        epochs: number of passes over the training split.
+        batch_size: global batch size (all devices together).
+        optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
+        lr, momentum, weight_decay: optimiser settings.
+        lr_schedule: ``"cosine"`` (stepped once per epoch) or ``"constant"``.
+        cosine_t_max: period of the cosine schedule in epochs; ``None`` = ``epochs``
+            (the author's code used 200 with 100 epochs, so lr only halves).
+        grad_clip_value: clip gradients by value (author's code: 0.1); ``None`` = off.
+        augmentation: see :class:`robinterp.data.batches.Augmentation`.
+        val_size: images carved from the training split for checkpoint selection.
+        selection: ``"mean_clean_adv"`` (best mean of validation clean and
+            adversarial accuracy, the paper's rule), ``"clean"`` or ``"last"``.
+        val_attack: attack used for ``val_adv_accuracy`` during training.
+        attack: the training attack (Algorithm 1); ``None`` = standard training.
+        attack_in_train_mode: attack with BatchNorm in train mode (author's code).
+        amp_bf16: bfloat16 autocast on CUDA.
+        channels_last: channels-last memory format on CUDA.
+        log_every: log progress every this many batches.
+    """
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    lr_schedule: str = "constant"
+    cosine_t_max: int | None = None
+    grad_clip_value: float | None = None
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    val_size: int = 0
+    selection: str = "mean_clean_adv"
+    val_attack: AttackSpec | None = None
+    attack: AttackSpec | None = None
+    attack_in_train_mode: bool = False
+    amp_bf16: bool = False
+    channels_last: bool = False
+    log_every: int = 50
+
+    def __post_init__(self):
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.selection not in ("mean_clean_adv", "clean", "last"):
+            raise ValueError(f"selection must be 'mean_clean_adv', 'clean' or 'last', got {self.selection!r}")
+        if self.selection == "mean_clean_adv" and self.val_attack is None:
+            raise ValueError("selection 'mean_clean_adv' needs val_attack")
+        if self.selection != "last" and self.val_size <= 0:
+            raise ValueError(f"selection {self.selection!r} needs val_size > 0")

@@ -1,0 +1,46 @@
+# Standard and adversarial training (robinterp.training), one job per
+# (dataset, method). A killed job resumes from resume.pt, which is not an
+# output, so Snakemake keeps it across failures and retries.
+
+
+rule train_model:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+    output:
+        model=f"{RESULTS}/models/{{dataset}}/{{model}}/model.pt",
+        history=f"{RESULTS}/models/{{dataset}}/{{model}}/history.csv",
+    params:
+        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        train=train_settings,
+        checkpoint=lambda wc: f"{RESULTS}/models/{wc.dataset}/{wc.model}/resume.pt",
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
+    threads: 2
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp train --data {input.data:q} --model-settings {params.model:q}"
+        " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
+        " --threads {threads} --checkpoint {params.checkpoint:q} --history {output.history:q}"
+        " --out {output.model:q} --where datasets.{wildcards.dataset}.train 2> {log:q}"
+
+
+rule plot_training:
+    input:
+        unpack(lambda wc: {m: f"{RESULTS}/models/{wc.dataset}/{m}/history.csv" for m in methods(wc.dataset)}),
+    output:
+        png=f"{RESULTS}/fig_training_{{dataset}}.png",
+        pdf=f"{RESULTS}/fig_training_{{dataset}}.pdf",
+    params:
+        histories=lambda wc, input: name_path_args(dict(input.items())),
+    log:
+        f"{RESULTS}/logs/plot_training/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp plot-training --history {params.histories} --title {wildcards.dataset}"
+        " --out {output.png:q} {output.pdf:q} 2> {log:q}"
