@@ -69,7 +69,7 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     # With the checkpoints in place, rebuilding a table re-runs evaluation only, never training.
     (results / "table1_accuracy.csv").unlink()
     (results / "eval" / "digits" / "standard.json").unlink()
-    plan = snakemake("-n", "--configfile", config, "--directory", str(tmp_path), str(results / "table1_accuracy.csv"))
+    plan = snakemake("-n", "--configfile", config, "--directory", str(tmp_path), "results/test/table1_accuracy.csv")
     text = plan.stdout + plan.stderr
     assert "evaluate_model" in text and "accuracy_table" in text
     assert "train_model" not in text and "prepare_data" not in text

@@ -220,6 +220,9 @@ class AttackSpec:
     random_start: bool = False
     use_best: bool = False
 
+    def __post_init__(self):
+        make_threat(self.norm, self.eps, self.step_size)  # rejects an unknown norm at construction
+
     @property
     def threat(self) -> ThreatModel:
         return make_threat(self.norm, self.eps, self.step_size)
