@@ -161,7 +161,8 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     model.to(device)
     if s.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer, train_idx, val_idx = make_optimizer(model, s), *train_val_indices(len(train_split), s.val_size, seed)
+    train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
+    optimizer = make_optimizer(model, s)
     scheduler = make_scheduler(optimizer, s)
     start_epoch, best, history = 0, None, []
     if checkpoint_path.exists():
