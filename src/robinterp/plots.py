@@ -29,7 +29,8 @@ def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_pa
         out_paths: files to write (PNG and/or PDF, by extension), atomically.
     """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-    panels = [("train_loss", "training loss (on the batches trained on)"), ("val_clean_accuracy", "validation clean accuracy (%)"),
+    panels = [("train_loss", "training loss (on the batches trained on)"),
+              ("val_clean_accuracy", "validation clean accuracy (%)"),
               ("val_adv_accuracy", "validation adversarial accuracy (%)")]
     for model, path in histories.items():
         h = _read_history(path)
