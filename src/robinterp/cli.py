@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from robinterp.errors import RobinterpError
+from robinterp.errors import Preempted, RobinterpError
 
 log = logging.getLogger("robinterp")
 
@@ -57,28 +57,48 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from robinterp.preemption import StopRequest
+
+    # Catch SLURM's stop signals before the slow imports: one arriving while torch loads
+    # would otherwise kill the job before it can say so.
+    with StopRequest() as stop:
+        _train(args, stop)
+
+
+def _train(args, stop) -> None:
     import torch
 
     from robinterp.data.store import load_prepared
+    from robinterp.distributed import init_data_parallel, shutdown, sync_batchnorm
+    from robinterp.io import write_text
     from robinterp.models import build_model, model_spec, save_model
     from robinterp.settings import TrainSettings, from_dict, parse_json_argument
-    from robinterp.training import train
+    from robinterp.training import history_csv, train
 
-    _set_threads(args.threads)
-    data = load_prepared(args.data)
-    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
-    settings = from_dict(TrainSettings, parse_json_argument(args.train_settings, "--train-settings"), args.where)
-    spec = model_spec(model_cfg["arch"], data.num_classes, data.image_shape[0], model_cfg["mean"], model_cfg["std"])
-    torch.manual_seed(args.seed)  # weight initialisation
-    model = build_model(**spec)
-    device = _device(args.device)
-    log.info("training %s on %s (%s, %d classes) on %s", spec["arch"], data.name, "×".join(map(str, data.image_shape)),
-             data.num_classes, device)
-    result = train(model, data["train"], settings, seed=args.seed, device=device,
-                   checkpoint_path=args.checkpoint, history_path=args.history)
-    model.load_state_dict(result.best_state)
-    save_model(args.out, model, spec, extra={"best_epoch": result.best_epoch})
-    log.info("saved epoch %d (selected by %s) to %s", result.best_epoch, settings.selection, args.out)
+    parallel, device = init_data_parallel(_device(args.device))
+    _set_threads(args.threads and max(1, args.threads // parallel.world_size))  # the job's CPUs, shared
+    if not parallel.is_main:  # one process reports progress; the others speak up only for problems
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        data = load_prepared(args.data)
+        model_cfg = parse_json_argument(args.model_settings, "--model-settings")
+        settings = from_dict(TrainSettings, parse_json_argument(args.train_settings, "--train-settings"), args.where)
+        spec = model_spec(model_cfg["arch"], data.num_classes, data.image_shape[0], model_cfg["mean"],
+                          model_cfg["std"])
+        torch.manual_seed(args.seed)  # weight initialisation, identical on every process
+        model = sync_batchnorm(build_model(**spec), parallel, device)
+        log.info("training %s on %s (%s, %d classes) on %s, %d process(es)", spec["arch"], data.name,
+                 "×".join(map(str, data.image_shape)), data.num_classes, device, parallel.world_size)
+        result = train(model, data["train"], settings, seed=args.seed, device=device,
+                       checkpoint_path=args.checkpoint, parallel=parallel, stop=stop)
+    finally:
+        shutdown(parallel)
+    if parallel.is_main:
+        # Outputs are written only now, so a job killed earlier (time limit, preemption) leaves none behind.
+        write_text(args.history, history_csv(result.history))
+        model.load_state_dict(result.best_state)
+        save_model(args.out, model, spec, extra={"best_epoch": result.best_epoch})
+        log.info("saved epoch %d (selected by %s) to %s", result.best_epoch, settings.selection, args.out)
 
 
 def cmd_evaluate(args) -> None:
@@ -187,4 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     except RobinterpError as exc:
         log.error("%s", exc)
         return 1
+    except Preempted as exc:
+        log.warning("%s", exc)
+        return exc.exit_code
     return 0

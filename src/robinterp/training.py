@@ -9,7 +9,13 @@ weights by the configured rule, and write a resumable checkpoint atomically.
 Every random choice (initialisation, shuffling, augmentation, attack starts)
 comes from generators seeded by (seed, epoch), so a run killed after any epoch
 and resumed from its checkpoint ends with the same weights as an uninterrupted
-run on the same device.
+run on the same device. A run stopped by SIGTERM/SIGUSR1 (SLURM preemption or
+time-limit warning) writes a mid-epoch checkpoint holding the epoch generator's
+state and resumes at the next batch, with the same guarantee.
+
+With several processes (DDP under ``torchrun``, see :mod:`robinterp.distributed`)
+every process draws the same random numbers for the global batch and trains on
+its shard; rank 0 writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import copy
 import csv
 import io
 import logging
-import math
+import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +35,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from robinterp.attacks import autocast
-from robinterp.data.batches import split_batches
+from robinterp.data.batches import index_batches, load_batch
 from robinterp.data.store import Split
-from robinterp.errors import CheckpointError, TrainingDivergedError
+from robinterp.distributed import DataParallel
+from robinterp.errors import CheckpointError, Preempted, TrainingDivergedError
 from robinterp.evaluation import evaluate_accuracy
-from robinterp.io import atomic_path, write_text
+from robinterp.io import atomic_path
+from robinterp.preemption import StopRequest
 from robinterp.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -81,55 +89,138 @@ class TrainResult:
     history: list[dict]
 
 
-def _train_one_epoch(model, optimizer, split, indices, s: TrainSettings, epoch, generator, device) -> tuple[float, float]:
-    model.train()
-    loss_sum = correct = seen = 0
-    n_batches = math.ceil(len(indices) / s.batch_size)
-    start = time.perf_counter()
-    for b, (x, y) in enumerate(split_batches(split, indices, s.batch_size, device, generator=generator,
-                                             channels_last=s.channels_last), 1):
-        x = s.augmentation(x, generator)
-        if s.attack is not None:
-            x = s.attack(model, x, y, generator=generator, attack_in_train_mode=s.attack_in_train_mode,
-                         amp=s.amp_bf16)
-        with autocast(device, s.amp_bf16):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"training loss is {loss.item()} at epoch {epoch}, batch {b}/{n_batches}; lower train.lr "
-                "or set train.grad_clip_value in the config, then re-run (the last good epoch's checkpoint is kept)")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.grad_clip_value is not None:
-            nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
-        optimizer.step()
-        loss_sum += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-        if b % s.log_every == 0 or b == n_batches:
-            rate = seen / (time.perf_counter() - start)
-            log.info("epoch %d/%d batch %d/%d loss %.4f acc %.2f%% (%.0f img/s)",
-                     epoch, s.epochs, b, n_batches, loss_sum / seen, 100 * correct / seen, rate)
-    return loss_sum / seen, 100 * correct / seen
+@dataclass
+class _EpochState:
+    """Progress through one epoch: what an interrupted epoch needs to continue exactly.
+
+    ``totals`` holds the sums over the batches done so far (loss, correct,
+    examples); ``generator`` the epoch generator's state after batch
+    ``next_batch`` − 1.
+    """
+
+    epoch: int
+    next_batch: int = 0
+    totals: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    generator: torch.Tensor | None = None
+    seconds: float = 0.0
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch, best, history) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "best": best, "history": history}, tmp)
+class _Loop:
+    """The state one training run threads through its epochs (model, optimiser, group, files)."""
 
+    def __init__(self, model, s: TrainSettings, *, seed, device, parallel: DataParallel, stop,
+                 checkpoint_path: Path):
+        self.model, self.s, self.seed, self.device = model, s, seed, device
+        self.parallel, self.stop, self.checkpoint_path = parallel, stop, checkpoint_path
+        self.net = parallel.wrap(model, device)  # what the optimiser steps through; attacks use the bare model
+        self.optimizer = make_optimizer(model, s)
+        self.scheduler = make_scheduler(self.optimizer, s)
+        self.completed_epoch, self.best, self.history = 0, None, []
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, device):
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-    except Exception as exc:
-        raise CheckpointError(f"cannot resume from {path} ({exc}); it belongs to another model or is damaged. "
-                              "Delete it to start training from epoch 0.") from exc
-    return state["epoch"], state["best"], state["history"]
+    def stop_requested(self) -> bool:
+        """Whether any process of the group received a stop signal (all processes agree)."""
+        flag = float(self.stop is not None and self.stop.requested)
+        return self.parallel.sum(torch.tensor([flag], device=self.device)).item() > 0
+
+    def run_epoch(self, split: Split, indices: np.ndarray, state: _EpochState) -> tuple[float, float]:
+        """Train one epoch from ``state.next_batch``; returns (mean loss, accuracy %) over the epoch."""
+        s, model, parallel, device = self.s, self.model, self.parallel, self.device
+        model.train()
+        generator = epoch_generator(self.seed, state.epoch, device)
+        batches = list(index_batches(indices, s.batch_size, generator))  # the shuffle: first draw of the epoch
+        if state.generator is not None:
+            generator.set_state(state.generator)
+        totals = torch.tensor(state.totals, dtype=torch.float64, device=device)
+        tic, done_before = time.perf_counter(), totals[2].item()
+        for b in range(state.next_batch, len(batches)):
+            x, y = load_batch(split, batches[b], device, s.channels_last)
+            x = s.augmentation(x, generator)
+            # Random numbers are drawn for the whole global batch on every process, then sharded,
+            # so N processes see exactly the augmentations and attack starts of one process.
+            shard = parallel.shard(len(y))
+            start = s.attack.threat.random_perturb(x, generator)[shard] if s.attack and s.attack.random_start \
+                else None
+            x, y = x[shard], y[shard]
+            if s.attack is not None:
+                x = s.attack(model, x, y, generator=generator, attack_in_train_mode=s.attack_in_train_mode,
+                             amp=s.amp_bf16, start=start)
+            with autocast(device, s.amp_bf16):
+                logits = self.net(x)
+            loss_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+            stop = float(self.stop is not None and self.stop.requested)
+            stats = parallel.sum(torch.stack([loss_sum.detach().double(), (logits.argmax(1) == y).sum().double(),
+                                              torch.tensor(len(y), dtype=torch.float64, device=device),
+                                              torch.tensor(stop, dtype=torch.float64, device=device)]))
+            if not torch.isfinite(stats[0]):
+                raise TrainingDivergedError(
+                    f"training loss is {stats[0].item()} at epoch {state.epoch}, batch {b + 1}/{len(batches)}; "
+                    "lower train.lr or set train.grad_clip_value in the config, then re-run (the last good "
+                    "epoch's checkpoint is kept)")
+            self.optimizer.zero_grad(set_to_none=True)
+            # DDP averages gradients over processes: scaling each shard's sum by N / global batch
+            # makes that average the gradient of the global batch mean, whatever the shard sizes.
+            (loss_sum * (parallel.world_size / stats[2].item())).backward()
+            if s.grad_clip_value is not None:
+                nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
+            self.optimizer.step()
+            totals += stats[:3]
+            loss_mean, acc, seen = totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item(), \
+                totals[2].item()
+            if (b + 1) % s.log_every == 0 or b + 1 == len(batches):
+                rate = (seen - done_before) / (time.perf_counter() - tic)
+                log.info("epoch %d/%d batch %d/%d loss %.4f acc %.2f%% (%.0f img/s)",
+                         state.epoch, s.epochs, b + 1, len(batches), loss_mean, acc, rate)
+            if stats[3].item() > 0:
+                partial = _EpochState(state.epoch, b + 1, totals.tolist(), generator.get_state(),
+                                      state.seconds + time.perf_counter() - tic)
+                self.save(partial)
+                raise self.preempted(f"epoch {state.epoch}, batch {b + 1}/{len(batches)}")
+        state.seconds += time.perf_counter() - tic
+        return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
+
+    def validate(self, split: Split, val_idx: np.ndarray, epoch: int) -> dict:
+        """Validation accuracies over all of ``val_idx``, each process evaluating its shard."""
+        s, parallel = self.s, self.parallel
+        attacks = {"adv": s.val_attack} if s.val_attack is not None else {}
+        mine = val_idx[parallel.shard(len(val_idx))]
+        val = evaluate_accuracy(self.model, split, attacks, batch_size=s.batch_size, device=self.device,
+                                indices=mine, seed=self.seed + epoch, amp=s.amp_bf16)
+        names = ["clean"] + list(attacks)
+        counts = parallel.sum(torch.tensor([round(val[f"{k}_accuracy"] * len(mine) / 100) for k in names] + [len(mine)],
+                                           dtype=torch.float64, device=self.device)).tolist()
+        return {f"{k}_accuracy": 100 * c / counts[-1] for k, c in zip(names, counts[:-1])}
+
+    def save(self, partial: _EpochState | None = None) -> None:
+        """Write the resumable state (rank 0), atomically; other processes wait for it."""
+        if self.parallel.is_main:
+            with atomic_path(self.checkpoint_path) as tmp:
+                torch.save({"epoch": self.completed_epoch, "model": self.model.state_dict(),
+                            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                            "best": self.best, "history": self.history,
+                            "partial": None if partial is None else asdict(partial)}, tmp)
+        self.parallel.barrier()
+
+    def load(self) -> _EpochState | None:
+        """Restore the state saved by :meth:`save`; returns the interrupted epoch's progress, if any."""
+        path = self.checkpoint_path
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except Exception as exc:
+            raise CheckpointError(f"cannot resume from {path} ({exc}); it belongs to another model or is damaged. "
+                                  "Delete it to start training from epoch 0.") from exc
+        self.completed_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        partial = state.get("partial")
+        return None if partial is None else _EpochState(**{**partial, "generator": partial["generator"].cpu()})
+
+    def preempted(self, where: str) -> Preempted:
+        mine = self.stop is not None and self.stop.requested
+        name = self.stop.signal_name if mine else "a stop signal to another process"
+        return Preempted(name, self.stop.signum if mine else signal.SIGTERM,
+                         f"stopped by {name} at {where}; checkpoint written to {self.checkpoint_path}. "
+                         "Run the same command again (Snakemake retries it) to resume from there.")
 
 
 def history_csv(history: list[dict]) -> str:
@@ -142,17 +233,23 @@ def history_csv(history: list[dict]) -> str:
 
 
 def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, device: torch.device,
-          checkpoint_path: str | Path, history_path: str | Path | None = None) -> TrainResult:
+          checkpoint_path: str | Path, parallel: DataParallel = DataParallel(),
+          stop: StopRequest | None = None) -> TrainResult:
     """Train ``model`` on ``train_split``, resuming from ``checkpoint_path`` if it exists.
 
     Args:
         model: a freshly initialised classifier (its weights are replaced on resume).
         train_split: the prepared training split; ``s.val_size`` images are held out.
-        s: training settings.
+        s: training settings; ``s.batch_size`` and ``s.lr`` are global (see
+            :mod:`robinterp.distributed`).
         seed: seed of the split, shuffling, augmentation and attack starts.
         device: where to train.
-        checkpoint_path: resumable state, rewritten atomically after every epoch.
-        history_path: per-epoch CSV, rewritten after every epoch.
+        checkpoint_path: resumable state, rewritten atomically after every
+            epoch and when training stops on a signal.
+        parallel: this process's place in a data-parallel group (default: alone).
+        stop: an entered :class:`~robinterp.preemption.StopRequest`; when it is
+            triggered, training writes a mid-epoch checkpoint after the current
+            batch and raises :class:`~robinterp.errors.Preempted`.
 
     Returns:
         The selected weights (on the CPU), their epoch, and the history.
@@ -162,43 +259,42 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     if s.channels_last:
         model.to(memory_format=torch.channels_last)
     train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
-    optimizer = make_optimizer(model, s)
-    scheduler = make_scheduler(optimizer, s)
-    start_epoch, best, history = 0, None, []
+    loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path)
+    partial = None
     if checkpoint_path.exists():
-        start_epoch, best, history = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, device)
-        log.info("resuming from checkpoint %s after epoch %d", checkpoint_path, start_epoch)
+        partial = loop.load()
+        where = (f"epoch {partial.epoch}, batch {partial.next_batch}" if partial
+                 else f"the end of epoch {loop.completed_epoch}")
+        log.info("resuming from checkpoint %s at %s", checkpoint_path, where)
     else:
         log.info("training from scratch: %d train / %d validation images, %d epochs, attack %s",
                  len(train_idx), len(val_idx), s.epochs, asdict(s.attack) if s.attack else None)
-    for epoch in range(start_epoch + 1, s.epochs + 1):
+    for epoch in range(loop.completed_epoch + 1, s.epochs + 1):
+        state = partial if partial is not None and partial.epoch == epoch else _EpochState(epoch)
+        partial = None
+        lr = loop.optimizer.param_groups[0]["lr"]
+        loss, acc = loop.run_epoch(train_split, train_idx, state)
+        loop.scheduler.step()
         tic = time.perf_counter()
-        generator = epoch_generator(seed, epoch, device)
-        lr = optimizer.param_groups[0]["lr"]
-        loss, acc = _train_one_epoch(model, optimizer, train_split, train_idx, s, epoch, generator, device)
-        scheduler.step()
-        val = {}
-        if len(val_idx):
-            attacks = {"adv": s.val_attack} if s.val_attack is not None else {}
-            val = evaluate_accuracy(model, train_split, attacks, batch_size=s.batch_size, device=device,
-                                    indices=val_idx, seed=seed + epoch, amp=s.amp_bf16)
+        val = loop.validate(train_split, val_idx, epoch) if len(val_idx) else {}
         score = selection_score(s.selection, val.get("clean_accuracy"), val.get("adv_accuracy"), epoch)
         row = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_accuracy": acc,
                "val_clean_accuracy": val.get("clean_accuracy"), "val_adv_accuracy": val.get("adv_accuracy"),
-               "selection_score": score, "seconds": time.perf_counter() - tic}
-        history.append(row)
-        if best is None or score > best["score"]:
-            best = {"score": score, "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch, best, history)
-        if history_path is not None:
-            write_text(history_path, history_csv(history))
+               "selection_score": score, "seconds": state.seconds + time.perf_counter() - tic}
+        loop.history.append(row)
+        if loop.best is None or score > loop.best["score"]:
+            loop.best = {"score": score, "epoch": epoch,
+                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        loop.completed_epoch = epoch
+        loop.save()
         log.info("epoch %d/%d done in %.1fs: loss %.4f, val clean %s, val adv %s, best epoch %d",
                  epoch, s.epochs, row["seconds"], loss, _pct(row["val_clean_accuracy"]),
-                 _pct(row["val_adv_accuracy"]), best["epoch"])
-    if best is None:
+                 _pct(row["val_adv_accuracy"]), loop.best["epoch"])
+        if epoch < s.epochs and loop.stop_requested():
+            raise loop.preempted(f"the end of epoch {epoch}")
+    if loop.best is None:
         raise CheckpointError(f"{checkpoint_path} holds no completed epoch; delete it and re-run")
-    return TrainResult(copy.deepcopy(best["state"]), best["epoch"], history)
+    return TrainResult(copy.deepcopy(loop.best["state"]), loop.best["epoch"], loop.history)
 
 
 def _pct(value: float | None) -> str:

@@ -20,6 +20,19 @@ _PATH = "" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_
 shell.prefix(f"set -euo pipefail; {_PATH}export PYTHONPATH={workflow.basedir}/src; ")
 
 
+def robinterp_launcher(wildcards, resources):
+    """How a job starts `robinterp`: plainly, or as one DDP process per GPU when it asks for several.
+
+    `python -m torch.distributed.run` is `torchrun`, found through the same Python as
+    everything else (snakemake-executor-plugin-slurm >= 2.7.1 starts one task per job, so
+    torchrun, not SLURM, starts the per-GPU processes).
+    """
+    gpus = int(resources.get("gpu", 0) or 0)
+    if gpus > 1:
+        return f"python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node={gpus} -m robinterp"
+    return "python -m robinterp"
+
+
 def methods(dataset):
     return list(DATASETS[dataset]["methods"])
 

@@ -1,6 +1,9 @@
 # Standard and adversarial training (robinterp.training), one job per
-# (dataset, method). A killed job resumes from resume.pt, which is not an
-# output, so Snakemake keeps it across failures and retries.
+# (dataset, method). A killed or preempted job resumes from resume.pt, which is
+# not an output, so Snakemake keeps it across failures and retries. SIGTERM or
+# SIGUSR1 makes training write resume.pt after the current batch and exit
+# 128+signal; model.pt and history.csv are written only when training is done.
+# With a `gpu` resource above 1 the job runs one DDP process per GPU.
 
 
 rule train_model:
@@ -15,6 +18,7 @@ rule train_model:
         checkpoint=lambda wc: f"{RESULTS}/models/{wc.dataset}/{wc.model}/resume.pt",
         seed=config["seed"],
         device=config["device"],
+        launcher=robinterp_launcher,
     log:
         f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
     benchmark:
@@ -23,7 +27,7 @@ rule train_model:
     conda:
         "../../envs/robinterp.yaml"
     shell:
-        "python -m robinterp train --data {input.data:q} --model-settings {params.model:q}"
+        "{params.launcher} train --data {input.data:q} --model-settings {params.model:q}"
         " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint:q} --history {output.history:q}"
         " --out {output.model:q} --where datasets.{wildcards.dataset}.train 2> {log:q}"

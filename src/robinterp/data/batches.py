@@ -42,9 +42,15 @@ def split_batches(split: Split, indices: np.ndarray, batch_size: int, device: to
                   channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (images, labels) batches of ``split`` restricted to ``indices``, on ``device``."""
     for idx in index_batches(indices, batch_size, generator, drop_last):
-        x = to_device_batch(split.images[idx], device, channels_last)
-        y = torch.from_numpy(split.labels[idx].astype(np.int64)).to(device, non_blocking=True)
-        yield x, y
+        yield load_batch(split, idx, device, channels_last)
+
+
+def load_batch(split: Split, idx: np.ndarray, device: torch.device,
+               channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (float, [0, 1]) and labels (int64) of ``split[idx]`` on ``device``."""
+    x = to_device_batch(split.images[idx], device, channels_last)
+    y = torch.from_numpy(split.labels[idx].astype(np.int64)).to(device, non_blocking=True)
+    return x, y
 
 
 @dataclass(frozen=True)
