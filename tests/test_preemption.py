@@ -78,6 +78,9 @@ def test_sigterm_checkpoints_then_kill_leaves_no_output_then_resume_finishes(dat
     text = log3.read_text()
     assert "resuming from checkpoint" in text and "at the end of epoch 1" in text
     assert "training from scratch" not in text and "epoch 1/3 batch" not in text
+    attempts = (tmp_path / "resume.log").read_text()  # all three attempts, in order
+    assert attempts.count("training from scratch") == 1 and attempts.count("resuming from checkpoint") == 2
+    assert attempts.index(stopped.group(0)) < attempts.index(f"at epoch 1, batch {stopped.group(1)}\n")
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
     assert (tmp_path / "model.pt").stat().st_size > 0

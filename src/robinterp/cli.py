@@ -10,6 +10,7 @@ key and the fix, and exit status 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -56,13 +57,36 @@ def cmd_prepare(args) -> None:
     log.info("prepared dataset written: %s", meta)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def _also_log_to(path: Path):
+    """Append this process's log records to ``path`` as well (kept across attempts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", delay=True)  # no file unless something is logged
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
 def cmd_train(args) -> None:
     from robinterp.preemption import StopRequest
 
     # Catch SLURM's stop signals before the slow imports: one arriving while torch loads
-    # would otherwise kill the job before it can say so.
-    with StopRequest() as stop:
-        _train(args, stop)
+    # would otherwise kill the job before it can say so. Snakemake empties the rule's log
+    # before every attempt; the log beside the checkpoint keeps all of them (why a
+    # job stopped, where the next one resumed).
+    with StopRequest() as stop, _also_log_to(args.checkpoint.with_suffix(".log")):
+        try:
+            _train(args, stop)
+        except Preempted as exc:  # logged here so that the attempts log has it too
+            log.warning("%s", exc)
+            raise
 
 
 def _train(args, stop) -> None:
@@ -201,13 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+                        format=LOG_FORMAT, stream=sys.stderr)
     try:
         args.func(args)
     except RobinterpError as exc:
         log.error("%s", exc)
         return 1
     except Preempted as exc:
-        log.warning("%s", exc)
         return exc.exit_code
     return 0

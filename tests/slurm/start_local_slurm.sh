@@ -8,9 +8,10 @@
 #
 # STATE_DIR defaults to $ROBINTERP_SLURM_DIR, else /tmp/robinterp-slurm. Configs, keys,
 # spool and state directories, logs, the MariaDB data directory and the PID files all
-# live there; nothing under /etc, /run or /var is touched (apart from installing the
-# Debian packages when they are missing). Job IDs and accounting history survive a
-# stop/start; `rm -rf STATE_DIR` (with the cluster stopped) gives a fresh cluster.
+# live there. Outside it, the script only installs the Debian packages when they are
+# missing and points the link /run/slurm/conf at STATE_DIR (see below why). Job IDs and
+# accounting history survive a stop/start; `rm -rf STATE_DIR` (with the cluster
+# stopped) gives a fresh cluster. Must run as root (all daemons run as root).
 #
 # The node is declared larger than the machine (16 CPUs, 128 GiB, one fake GPU) so that
 # the requests of slurm/config.yaml (up to 16 cpus, 64000 MB, 2880 min, gpu: 1) are
@@ -22,9 +23,6 @@
 set -euo pipefail
 
 STATE_DIR=${1:-${ROBINTERP_SLURM_DIR:-/tmp/robinterp-slurm}}
-# Absolute path: it is written into configs read by daemons running elsewhere.
-mkdir -p "$STATE_DIR"
-STATE_DIR=$(cd "$STATE_DIR" && pwd -P)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 SLURMCTLD_PORT=${ROBINTERP_SLURMCTLD_PORT:-6817}
@@ -50,12 +48,18 @@ for b in "${need_bins[@]}"; do
     # sbin is not on a normal user's PATH on Debian.
     command -v "$b" >/dev/null 2>&1 || [[ -x /usr/sbin/$b ]] || missing+=("$b")
 done
-if ((${#missing[@]})); then
-    pkgs=(munge slurmctld slurmd slurmdbd slurm-client mariadb-server)
-    if [[ $(id -u) -ne 0 ]]; then
-        die "missing programs: ${missing[*]}; install them as root with:
+pkgs=(munge slurmctld slurmd slurmdbd slurm-client mariadb-server)
+if [[ $(id -u) -ne 0 ]]; then
+    ((${#missing[@]} == 0)) || die "missing programs: ${missing[*]}; install them as root with:
     apt-get install -y ${pkgs[*]}"
-    fi
+    die "the daemons run as root (SlurmUser=root); run this script as root"
+fi
+
+# Absolute path: it is written into configs read by daemons running elsewhere.
+mkdir -p "$STATE_DIR"
+STATE_DIR=$(cd "$STATE_DIR" && pwd -P)
+
+if ((${#missing[@]})); then
     log "installing ${pkgs[*]} (missing: ${missing[*]})"
     export DEBIAN_FRONTEND=noninteractive
     # Only refresh the package lists when the plain install fails (saves ~10 s).
@@ -65,7 +69,6 @@ if ((${#missing[@]})); then
             { tail -n 30 "$STATE_DIR/apt.log" >&2; die "apt-get install failed"; }
     fi
 fi
-[[ $(id -u) -eq 0 ]] || die "the daemons run as root (SlurmUser=root); run this script as root"
 export PATH=$PATH:/usr/sbin:/sbin
 
 # ---------------------------------------------------------------------------------
@@ -116,8 +119,10 @@ export SLURM_CONF
 
 # ---------------------------------------------------------------------------------
 # Daemon launcher: every daemon runs in the foreground (-F/-D) in its own session, so
-# the PID we record is the daemon itself, its stderr lands in its log, and it does not
-# die with the shell that started it. The stop script signals exactly these PIDs.
+# the PID we record is the daemon itself (this script has no job control, so its
+# background children are no process-group leaders and setsid execs without forking),
+# its stderr lands in log/NAME.out, and it does not die with the shell that started
+# it. The stop script signals exactly these PIDs.
 # ---------------------------------------------------------------------------------
 start_daemon() {
     local name=$1 prog=$2
@@ -324,8 +329,8 @@ chmod 600 "$STATE_DIR/slurmdbd.conf"
 # before it calls `srun` inside the job. Without SLURM_CONF, SLURM clients read
 # /etc/slurm/slurm.conf if it exists, else /run/slurm/conf/slurm.conf (the cache of a
 # "configless" slurmd). We point /run/slurm/conf at STATE_DIR -- the one path outside
-# STATE_DIR that we create -- unless it belongs to someone else. The stop script
-# removes it again if it still points here.
+# STATE_DIR that we create -- unless it is a real directory (a configless slurmd of a
+# real cluster). The stop script removes the link again if it still points here.
 RUN_CONF_LINK=/run/slurm/conf
 if [[ -L $RUN_CONF_LINK || ! -e $RUN_CONF_LINK ]]; then
     old_target=$(readlink "$RUN_CONF_LINK" || true)

@@ -1,0 +1,139 @@
+"""The shipped SLURM profile against a real SLURM controller (tests/slurm/start_local_slurm.sh).
+
+One run of the `.test` configuration through `slurm/config.yaml` and
+snakemake-executor-plugin-slurm, with a SIGTERM sent to the running robust
+training job, as a preemption would. Needs root to start munged, slurmdbd,
+slurmctld and slurmd; `.ci/run` starts the cluster, and this module starts one
+itself when run as root, and is skipped (saying why) otherwise.
+"""
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "tests" / "slurm"
+STATE = Path(os.environ.get("ROBINTERP_SLURM_DIR", "/tmp/robinterp-slurm"))
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile", str(REPO / "slurm")]
+# What a user on a small cluster would override on the command line: threads to fit the
+# (two-core) node, and the plugin's first status check, 40 s by default, to keep the test short.
+OVERRIDES = ["--set-threads", "prepare_data=1", "train_model=1", "evaluate_model=1",
+             "--slurm-init-seconds-before-status-checks", "2"]
+SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(\S*?)/?\d*\.log\)")
+
+
+def _cluster_answers(env: dict) -> bool:
+    if shutil.which("sinfo") is None or not (STATE / "slurm.conf").exists():
+        return False
+    probes = [["sinfo", "-h", "-o", "%T"], ["sacct", "-n", "-X", "--starttime", "now-1minutes"]]
+    return all(subprocess.run(p, env=env, capture_output=True, timeout=30).returncode == 0 for p in probes)
+
+
+@pytest.fixture(scope="module")
+def slurm_env():
+    env = {**os.environ, "SLURM_CONF": str(STATE / "slurm.conf")}
+    if _cluster_answers(env):  # started by .ci/run (or by hand)
+        yield env
+        return
+    if os.geteuid() != 0:
+        pytest.skip("no local SLURM cluster is running and starting one needs root: run "
+                    "`bash tests/slurm/start_local_slurm.sh` as root (.ci/run does), then the tests")
+    subprocess.run(["bash", str(CLUSTER / "start_local_slurm.sh"), str(STATE)], check=True, timeout=600)
+    try:
+        yield env
+    finally:
+        subprocess.run(["bash", str(CLUSTER / "stop_local_slurm.sh"), str(STATE)], timeout=120)
+
+
+def _wait_for(path: Path, pattern: str, proc: subprocess.Popen, out: Path, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0)
+        assert proc.poll() is None, f"snakemake ended before {pattern!r} appeared in {path}:\n{out.read_text()[-4000:]}"
+        assert time.monotonic() < deadline, f"no {pattern!r} in {path} after {timeout} s"
+        time.sleep(0.2)
+
+
+def _sacct(env: dict, job_ids: list[str]) -> dict[str, dict]:
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(job_ids), "-o", "JobID,Partition,ReqTRES,State"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    rows = [line.split("|") for line in out.splitlines() if line]
+    return {r[0]: {"partition": r[1], "tres": r[2], "state": r[3]} for r in rows}
+
+
+@pytest.mark.slow
+def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemption(slurm_env, tmp_path):
+    shutil.copytree(REPO / ".test", tmp_path / ".test")
+    out = tmp_path / "snakemake.out"
+    started = time.monotonic()
+    with out.open("w") as sink:
+        proc = subprocess.Popen([*SNAKEMAKE, *OVERRIDES, "--configfile", ".test/config.yaml", "--directory",
+                                 str(tmp_path), "all"], cwd=tmp_path, env=slurm_env, stdout=sink,
+                                stderr=subprocess.STDOUT)
+    try:
+        # A preemption: SIGTERM to the steps of the running robust training job (scancel's job-step signal).
+        train_log = tmp_path / "results/test/logs/train_model/digits/robust_l2.log"
+        _wait_for(train_log, r"epoch 1/2 batch 10/", proc, out)
+        job = _wait_for(out, r"jobid \d+ \(log: \S*rule_train_model/\S*robust_l2", proc, out).split()[1]
+        subprocess.run(["scancel", "--signal=TERM", job], env=slurm_env, check=True)
+        assert proc.wait(timeout=600) == 0, out.read_text()[-5000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    elapsed = time.monotonic() - started
+    text = out.read_text()
+
+    # Every job went through sbatch: one SLURM job id per job, the preempted training twice.
+    submitted = [(m[1], m[2], m[3]) for m in SUBMITTED.finditer(text)]
+    per_rule = {}
+    for job_id, rule, wildcards in submitted:
+        per_rule.setdefault(rule, []).append((job_id, wildcards))
+    assert {r: len(j) for r, j in per_rule.items()} == {
+        "prepare_data": 1, "train_model": 3, "evaluate_model": 2, "plot_training": 1, "accuracy_table": 1}, text[-3000:]
+    robust_attempts = [j for j, w in per_rule["train_model"] if "robust_l2" in w]
+    assert len(robust_attempts) == 2 and robust_attempts[0] == job
+
+    # GPU for training (in the profile's GPU partition), none for data preparation.
+    acct = _sacct(slurm_env, [j for j, _, _ in submitted])
+    for job_id, _ in per_rule["train_model"] + per_rule["evaluate_model"]:
+        assert acct[job_id]["partition"] == "gpu" and "gres/gpu=1" in acct[job_id]["tres"], acct[job_id]
+    prepare = acct[per_rule["prepare_data"][0][0]]
+    assert prepare["partition"] == "cpu" and "gpu" not in prepare["tres"], prepare
+    assert acct[job]["state"] == "FAILED" and acct[robust_attempts[1]]["state"] == "COMPLETED"
+
+    # The retry resumed from the preempted job's mid-epoch checkpoint, not from epoch 0; the
+    # rule's log holds the last attempt, resume.log beside the checkpoint all of them.
+    log = train_log.read_text()
+    assert re.search(r"resuming from checkpoint \S+resume\.pt at epoch 1, batch \d+", log), log[-2000:]
+    assert "training from scratch" not in log and "epoch 2/2 done" in log
+    attempts = (tmp_path / "results/test/models/digits/robust_l2/resume.log").read_text()
+    stopped = re.search(r"stopped by SIGTERM at epoch 1, batch (\d+)/\d+; checkpoint written", attempts)
+    assert stopped and int(stopped.group(1)) >= 10, attempts[-3000:]
+    assert f"at epoch 1, batch {stopped.group(1)}\n" in attempts.split(stopped.group(0))[1]
+
+    # The final tables and figure are complete.
+    with open(tmp_path / "results/test/table1_accuracy.csv", newline="") as f:
+        cells = {(r["model"], r["metric"]): float(r["value"]) for r in csv.DictReader(f)}
+    assert set(cells) == {(m, k) for m in ("standard", "robust_l2") for k in ("clean_accuracy", "pgd_l2_accuracy")}
+    assert (tmp_path / "results/test/fig_training_digits.png").stat().st_size > 10_000
+    print(f"SLURM workflow with one preemption: {elapsed:.0f} s")
+
+    # A request SLURM cannot satisfy fails at once, with SLURM's reason in Snakemake's output.
+    tic = time.monotonic()
+    bad = subprocess.run([*SNAKEMAKE, *OVERRIDES, "--configfile", ".test/config.yaml", "--directory", str(tmp_path),
+                          "--set-resources", "train_model:gpu=2", "train_model:slurm_partition=gpu",
+                          "--forcerun", "train_model", "results/test/models/digits/standard/model.pt"],
+                         cwd=tmp_path, env=slurm_env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0
+    assert "Requested node configuration is not available" in bad.stdout + bad.stderr
+    assert time.monotonic() - tic < 120
