@@ -1,12 +1,18 @@
 """Data-parallel training (DDP) on the CPU with the gloo backend, started by the real ``torchrun``."""
 
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from robinterp.data.demo import prepare_demo_digits
 from robinterp.distributed import DataParallel
 
 WORKER = Path(__file__).parent / "ddp" / "train_worker.py"
@@ -42,3 +48,41 @@ def test_two_processes_train_like_one_on_the_same_global_batch(tmp_path):
         assert a["epoch"] == b["epoch"]
         for k in ("train_loss", "train_accuracy", "val_clean_accuracy", "val_adv_accuracy"):
             assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-4), k
+
+
+@pytest.mark.slow
+def test_the_cli_under_torchrun_stops_together_on_sigterm_and_resumes(tmp_path):
+    """The workflow's multi-GPU command (2 gloo processes here), signalled as SLURM signals a job step: every process.
+
+    Both processes must stop after the same batch (they agree through the group), rank 0 writes one
+    checkpoint, and the next run resumes there and writes the outputs once.
+    """
+    prepare_demo_digits(tmp_path / "data", test_size=2000)
+    run = tmp_path / "run"
+    train = json.dumps({"epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
+                        "val_size": 200, "selection": "clean", "log_every": 5,
+                        "attack": {"norm": "l2", "eps": 2.0, "step_size": 0.5, "steps": 2, "random_start": True}})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc-per-node=2",
+           "-m", "robinterp", "train", "--data", str(tmp_path / "data"), "--model-settings",
+           json.dumps({"arch": "resnet_small", "mean": [0.1307], "std": [0.3081]}), "--train-settings", train,
+           "--device", "cpu", "--threads", "2", "--checkpoint", str(run / "resume.pt"),
+           "--history", str(run / "history.csv"), "--out", str(run / "model.pt")]
+    attempts = run / "resume.log"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (attempts.exists() and "epoch 1/2 batch 10/" in attempts.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, attempts.read_text() if attempts.exists() else ""
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)  # torchrun and both workers, as slurmstepd does
+    assert proc.wait(timeout=120) != 0
+    text = attempts.read_text()
+    stops = re.findall(r"stopped by SIGTERM at epoch 1, batch (\d+)/\d+", text)
+    assert len(stops) == 2 and stops[0] == stops[1], text  # one line per process, the same batch
+    assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
+
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = attempts.read_text()
+    assert f"resuming from checkpoint {run / 'resume.pt'} at epoch 1, batch {stops[0]}\n" in text
+    assert "2 process(es)" in text and text.count("saved epoch") == 1
+    assert len((run / "history.csv").read_text().splitlines()) == 3

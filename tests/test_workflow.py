@@ -39,6 +39,17 @@ def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
     assert f"{tmp_path}/r/table1_accuracy.csv" in log and f"{tmp_path}/r/table4_accuracy.csv" in log
 
 
+@pytest.mark.parametrize("gpus", [1, 2, 4])
+def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(tmp_path, gpus):
+    out = snakemake("-n", "-p", "--configfile", str(REPO / ".test" / "config.yaml"), "--directory", str(tmp_path),
+                    "--set-resources", f"train_model:gpu={gpus}")
+    commands = [line for line in (out.stdout + out.stderr).splitlines() if " robinterp train " in line]
+    assert len(commands) == 2  # standard and robust_l2
+    torchrun = f"python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node={gpus} -m robinterp train "
+    assert all((torchrun in c) == (gpus > 1) for c in commands), commands
+    assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
+
+
 def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     bad = tmp_path / "bad.yaml"
     text = (REPO / ".test" / "config.yaml").read_text().replace("epochs: 2", "epoch: 2")

@@ -3,6 +3,7 @@
 # not an output, so Snakemake keeps it across failures and retries. SIGTERM or
 # SIGUSR1 makes training write resume.pt after the current batch and exit
 # 128+signal; model.pt and history.csv are written only when training is done.
+# resume.log beside resume.pt keeps the log of every attempt (the rule's log only the last).
 # With a `gpu` resource above 1 the job runs one DDP process per GPU.
 
 
