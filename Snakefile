@@ -33,6 +33,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:

@@ -62,3 +62,17 @@ def test_tables_fill_the_paper_column_only_where_the_paper_has_a_number(tmp_path
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "robinterp", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_atomic_outputs_get_the_permissions_of_normally_created_files(tmp_path):
+    import os
+
+    from robinterp.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644

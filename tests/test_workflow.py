@@ -5,6 +5,7 @@ same DAG as the demo and the paper (same rules, same code, seconds of compute).
 """
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,17 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     assert all(r["paper"] == "" for r in rows)  # the paper has no numbers for the digits
     assert cells[("standard", "clean_accuracy")] > 50.0  # two short epochs on real digits already learn
     assert (results / "fig_training_digits.png").stat().st_size > 10_000
+    for figure in ("fig02_digits_attributions", "fig10_digits_ig_grid", "fig13_digits_shap_grid"):
+        assert (results / f"{figure}.png").stat().st_size > 10_000 and (results / f"{figure}.pdf").exists()
+    with open(results / "table7_attribution.csv", newline="") as f:
+        table7 = list(csv.DictReader(f))
+    metrics = {r["metric"] for r in table7}
+    assert {r["model"] for r in table7} == {"standard", "robust_l2"} and len(table7) == 2 * len(metrics)
+    assert {"alignment_mean", "ig_gini_std", "shap_gini_mean", "ig_deletion_auc_mean",
+            "ig_topk_intersection_adv_mean", "ig_topk_intersection_noise_mean"} <= metrics
+    selection = json.loads((results / "attribution" / "digits" / "selection.json").read_text())
+    groups = [set(selection[k]) for k in ("background", "explained", "metrics")]
+    assert [len(g) for g in groups] == [16, 6, 8] and len(set().union(*groups)) == 30  # disjoint, as configured
     logs = results / "logs"
     assert "epoch 2/2 done" in (logs / "train_model" / "digits" / "robust_l2.log").read_text()
     assert "evaluated batch 1/1" in (logs / "evaluate_model" / "digits" / "standard.log").read_text()

@@ -157,12 +157,99 @@ def cmd_table(args) -> None:
     from robinterp.io import read_json
     from robinterp.tables import long_rows, write_table
 
-    metrics = _pairs(args.metrics, "--metrics")
     rows = []
-    for model, path in metrics.items():
-        rows += long_rows(args.dataset, model, read_json(path), args.keep.split(","))
+    for name, path in _pairs(args.metrics, "--metrics").items():
+        dataset, sep, model = name.rpartition(":")  # DATASET:MODEL, or MODEL with --dataset
+        dataset = dataset if sep else args.dataset
+        if not dataset:
+            raise RobinterpError(f"--metrics {name}=…: give DATASET:MODEL or --dataset")
+        rows += long_rows(dataset, model, read_json(path), args.keep.split(","))
     write_table(args.out, rows)
     log.info("wrote %s (%d rows)", args.out, len(rows))
+
+
+def cmd_attribution_table(args) -> None:
+    from robinterp.explanations import metric_names
+
+    args.dataset, args.keep = None, ",".join(["clean_accuracy", *metric_names()])
+    cmd_table(args)
+
+
+def _attribution_settings(args):
+    from robinterp.settings import AttributionSettings, from_dict, parse_json_argument
+
+    return from_dict(AttributionSettings, parse_json_argument(args.settings, "--settings"), args.where)
+
+
+def cmd_select_attribution_images(args) -> None:
+    from robinterp.data.store import load_prepared
+    from robinterp.explanations import select_images
+    from robinterp.io import write_json
+
+    s = _attribution_settings(args)
+    test = load_prepared(args.data)["test"]
+    selection = select_images(len(test), n_background=s.n_background, n_explained=s.n_explained,
+                              n_metrics=s.n_metrics, seed=s.seed)
+    write_json(args.out, selection)
+    log.info("selected %d background, %d explained and %d metric images of %d", len(selection["background"]),
+             len(selection["explained"]), len(selection["metrics"]), len(test))
+
+
+def cmd_attribute(args) -> None:
+    import numpy as np
+
+    from robinterp.data.store import load_prepared
+    from robinterp.explanations import attribution_metrics, explain_figures
+    from robinterp.io import atomic_path, read_json, write_json
+    from robinterp.models import load_model
+    from robinterp.settings import parse_json_argument
+
+    _set_threads(args.threads)
+    s = _attribution_settings(args)
+    data = load_prepared(args.data)
+    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
+    expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
+    device = _device(args.device)
+    model = load_model(args.model, expected_spec=expected).to(device).eval()
+    selection = read_json(args.selection)
+    arrays = explain_figures(model, data["test"], selection, s, device)
+    metrics = attribution_metrics(model, data["test"], selection, s, device)
+    with atomic_path(args.out_arrays) as tmp:
+        np.savez_compressed(tmp, **arrays, class_names=np.asarray(data.classes))
+    write_json(args.out_metrics, metrics)
+    log.info("metrics: %s", metrics)
+
+
+def _load_attributions(pairs: list[str]) -> tuple[dict, dict]:
+    """MODEL=arrays.npz … → (images, labels, class names of the first; per-model maps and predictions)."""
+    import numpy as np
+
+    models, common = {}, None
+    for model, path in _pairs(pairs, "--arrays").items():
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        if common is None:
+            common = {k: arrays[k] for k in ("indices", "images", "labels", "class_names")}
+        elif not np.array_equal(common["indices"], arrays["indices"]):
+            raise RobinterpError(f"{path} explains other images than {pairs[0]}; re-run the attribute jobs")
+        models[model] = {k: arrays[k] for k in ("ig", "shap", "predictions")}
+    return common, models
+
+
+def cmd_plot_attributions(args) -> None:
+    from robinterp.attribution_figures import plot_attribution_samples
+
+    common, models = _load_attributions(args.arrays)
+    plot_attribution_samples(common["images"], common["labels"], list(common["class_names"]), models,
+                             [int(r) for r in args.rows.split(",")], args.out)
+
+
+def cmd_plot_attribution_grid(args) -> None:
+    from robinterp.attribution_figures import plot_attribution_grid
+
+    common, models = _load_attributions(args.arrays)
+    plot_attribution_grid(common["images"], common["labels"], list(common["class_names"]), models, args.method,
+                          args.out)
 
 
 def cmd_plot_training(args) -> None:
@@ -209,9 +296,42 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, type=Path, help="metrics JSON")
     sp.add_argument("--where", default="evaluation")
 
+    sp = add("select-attribution-images", cmd_select_attribution_images,
+             "draw the test images to explain (same for every model of a dataset)")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--settings", required=True, help="JSON of the dataset's attribution section")
+    sp.add_argument("--out", required=True, type=Path, help="selection JSON")
+    sp.add_argument("--where", default="attribution")
+
+    sp = add("attribute", cmd_attribute, "IG and SHAP maps and table 7's metrics for one model")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--model", required=True, help="model file written by train")
+    sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std (checked against the file)")
+    sp.add_argument("--settings", required=True, help="JSON of the dataset's attribution section")
+    sp.add_argument("--selection", required=True, help="JSON written by select-attribution-images")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--out-arrays", required=True, type=Path, help=".npz: images, labels, predictions, ig, shap")
+    sp.add_argument("--out-metrics", required=True, type=Path, help="metrics JSON")
+    sp.add_argument("--where", default="attribution")
+
+    sp = add("plot-attributions", cmd_plot_attributions, "the 3-sample IG/SHAP figure (paper Fig. 2/6)")
+    sp.add_argument("--arrays", nargs="+", required=True, help="MODEL=arrays.npz ... (column order)")
+    sp.add_argument("--rows", required=True, help="comma-separated positions among the explained images")
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("plot-attribution-grid", cmd_plot_attribution_grid, "the IG or SHAP grid (paper Figs. 10/13, 16/17)")
+    sp.add_argument("--arrays", nargs="+", required=True, help="MODEL=arrays.npz ... (block order)")
+    sp.add_argument("--method", required=True, choices=["ig", "shap"])
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("attribution-table", cmd_attribution_table, "table 7: attribution metrics of every dataset and model")
+    sp.add_argument("--metrics", nargs="+", required=True, help="DATASET:MODEL=metrics.json ...")
+    sp.add_argument("--out", required=True, type=Path)
+
     sp = add("table", cmd_table, "assemble metrics JSONs into a long-format table")
-    sp.add_argument("--dataset", required=True)
-    sp.add_argument("--metrics", nargs="+", required=True, help="MODEL=metrics.json ...")
+    sp.add_argument("--dataset", default=None, help="dataset of MODEL=… entries")
+    sp.add_argument("--metrics", nargs="+", required=True, help="[DATASET:]MODEL=metrics.json ...")
     sp.add_argument("--keep", required=True, help="comma-separated metrics, in table order")
     sp.add_argument("--out", required=True, type=Path)
 

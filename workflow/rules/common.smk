@@ -68,7 +68,35 @@ def name_path_args(mapping):
     return " ".join(f"{name}={path}" for name, path in mapping.items())
 
 
+def attribution_settings(wildcards):
+    return as_json(DATASETS[wildcards.dataset]["attribution"])
+
+
+def attribution_arrays(wildcards):
+    """The maps of every method of a dataset, after checking that the figure number is the paper's."""
+    figures = DATASETS[wildcards.dataset]["attribution"]["figures"]
+    kind = "samples" if "method" not in wildcards.keys() else f"{wildcards.method}_grid"
+    if figures[kind] != wildcards.number:
+        raise ValueError(f"the {kind.replace('_', ' ')} figure of {wildcards.dataset} is fig{figures[kind]}, not "
+                         f"fig{wildcards.number} (config: datasets.{wildcards.dataset}.attribution.figures.{kind})")
+    return {m: f"{RESULTS}/attribution/{wildcards.dataset}/{m}.npz" for m in methods(wildcards.dataset)}
+
+
+def attribution_metric_files():
+    """'DATASET:MODEL' → metrics JSON of every (dataset, method), for table 7."""
+    return {f"{d}:{m}": f"{RESULTS}/attribution/{d}/{m}.json" for d in DATASETS for m in methods(d)}
+
+
+def attribution_figures(dataset):
+    figures = DATASETS[dataset]["attribution"]["figures"]
+    return [f"{RESULTS}/fig{figures['samples']}_{dataset}_attributions.png",
+            f"{RESULTS}/fig{figures['ig_grid']}_{dataset}_ig_grid.png",
+            f"{RESULTS}/fig{figures['shap_grid']}_{dataset}_shap_grid.png"]
+
+
 def all_outputs():
     outputs = [f"{RESULTS}/{table}.csv" for table in ACCURACY_TABLES]
     outputs += [f"{RESULTS}/fig_training_{d}.png" for d in DATASETS]
+    outputs += [f"{RESULTS}/table7_attribution.csv"]
+    outputs += [path for d in DATASETS for path in attribution_figures(d)]
     return outputs

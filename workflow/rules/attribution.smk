@@ -1,0 +1,101 @@
+# Local explanations (robinterp.explanations, robinterp.attribution): Integrated
+# Gradients and SHAP maps for the paper's Figs. 2/6, 10/16, 13/17, and table 7
+# (alignment, sparsity, faithfulness and robustness of the explanations). One
+# selection of test images per dataset, shared by every model.
+
+
+rule select_attribution_images:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+    output:
+        f"{RESULTS}/attribution/{{dataset}}/selection.json",
+    params:
+        settings=attribution_settings,
+    log:
+        f"{RESULTS}/logs/select_attribution_images/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp select-attribution-images --data {input.data:q} --settings {params.settings:q}"
+        " --out {output:q} --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
+
+
+rule attribute_model:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+        model=lambda wc: model_file(wc.dataset, wc.model),
+        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+    output:
+        arrays=f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz",
+        metrics=f"{RESULTS}/attribution/{{dataset}}/{{model}}.json",
+    params:
+        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        settings=attribution_settings,
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
+    threads: 2
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
+        " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
+        " --device {params.device} --threads {threads} --out-arrays {output.arrays:q}"
+        " --out-metrics {output.metrics:q} --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
+
+
+rule plot_attributions:
+    input:
+        unpack(attribution_arrays),
+    output:
+        png=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.png",
+        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.pdf",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    params:
+        arrays=lambda wc, input: name_path_args(dict(input.items())),
+        rows=lambda wc: ",".join(map(str, DATASETS[wc.dataset]["attribution"]["sample_rows"])),
+    log:
+        f"{RESULTS}/logs/plot_attributions/fig{{number}}_{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp plot-attributions --arrays {params.arrays} --rows {params.rows}"
+        " --out {output.png:q} {output.pdf:q} 2> {log:q}"
+
+
+rule plot_attribution_grid:
+    input:
+        unpack(attribution_arrays),
+    output:
+        png=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.png",
+        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.pdf",
+    wildcard_constraints:
+        number="[0-9]{2}",
+        method="ig|shap",
+    params:
+        arrays=lambda wc, input: name_path_args(dict(input.items())),
+    log:
+        f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp plot-attribution-grid --arrays {params.arrays} --method {wildcards.method}"
+        " --out {output.png:q} {output.pdf:q} 2> {log:q}"
+
+
+rule attribution_table:
+    input:
+        list(attribution_metric_files().values()),
+    output:
+        report(f"{RESULTS}/table7_attribution.csv", category="Tables"),
+    params:
+        metrics=name_path_args(attribution_metric_files()),
+    log:
+        f"{RESULTS}/logs/attribution_table/table7_attribution.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp attribution-table --metrics {params.metrics} --out {output:q} 2> {log:q}"
