@@ -24,18 +24,18 @@ pyplot figure registry, so nothing is left open; each output file is written ato
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 
-from robinterp.io import atomic_path  # noqa: E402
+from robinterp.io import atomic_path
 
 METHODS = {"ig": "IG", "shap": "SHAP"}
 _METHOD_LONG = {"ig": "Integrated Gradients", "shap": "SHAP"}
@@ -86,9 +86,7 @@ def _method_limits(models: Mapping[str, Mapping[str, np.ndarray]], methods: Sequ
 
 def _transparent_diverging(name: str = "RdBu_r", n: int = 256) -> ListedColormap:
     """``name`` with an alpha ramp: transparent at 0, opaque (``_MAP_ALPHA``) from ``_FADE`` · v on."""
-    import matplotlib as mpl
-
-    colors = mpl.colormaps[name](np.linspace(0.0, 1.0, n))
+    colors = matplotlib.colormaps[name](np.linspace(0.0, 1.0, n))
     s = np.abs(np.linspace(-1.0, 1.0, n))
     colors[:, 3] = _MAP_ALPHA * np.clip(s / _FADE, 0.0, 1.0)
     return ListedColormap(colors, name=f"{name}_transparent")
@@ -225,7 +223,7 @@ def _samples_figure(images, labels, class_names, models, rows) -> Figure:
                 artists[m] = _draw_attribution(ax, images[i], spec[m][i], limits[m])
                 ax.set_title(f"{name} {METHODS[m]}\n{text}", fontsize=_TITLE_SIZE, color=color)
                 col += 1
-    for m in methods:
+    for m in reversed(methods):  # constrained layout puts the first colour bar outermost; IG nearest the panels
         cb = fig.colorbar(artists[m], ax=axes, location="right", shrink=0.85, aspect=25, pad=0.01)
         cb.set_label(_colorbar_label(m, limits[m]), fontsize=_TITLE_SIZE)
         cb.ax.tick_params(labelsize=7)
