@@ -34,6 +34,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

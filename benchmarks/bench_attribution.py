@@ -22,12 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import statistics
 import sys
-import time
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,32 +33,19 @@ import torch.nn.functional as F
 from robinterp.attribution import expected_gradients_shap, integrated_gradients, predicted_class
 from robinterp.models import build_model
 
-CIFAR_MEAN, CIFAR_STD = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
+# The script runs as ``python benchmarks/bench_attribution.py``: make its sibling common.py importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CIFAR_MEAN, CIFAR_STD, add_common_arguments, configure, interleaved_medians, write_json  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--arch", choices=["resnet_small", "resnet18_cifar"], default="resnet18_cifar")
+    add_common_arguments(p, default_arch="resnet18_cifar")
     p.add_argument("--batch", type=int, default=4, help="images explained per call (default 4)")
     p.add_argument("--points", type=int, default=51, help="IG points (default 51, the author's)")
     p.add_argument("--nsamples", type=int, default=50, help="SHAP samples per image (default 50)")
     p.add_argument("--background", type=int, default=32, help="SHAP background images (default 32)")
-    p.add_argument("--repeats", type=int, default=5, help="timed rounds R (default 5)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: 1 on cpu; 0 = torch's default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="PATH", default=None, help="also write the numbers to PATH")
     return p.parse_args(argv)
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tic = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - tic
 
 
 def main(argv=None) -> dict:
@@ -69,14 +53,7 @@ def main(argv=None) -> dict:
     import shap
     from captum.attr import IntegratedGradients
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("--device cuda: no CUDA device available")
-    if args.threads is None and args.device == "cpu":
-        args.threads = 1  # see benchmarks/README.md: shared 2-core machines make multi-threaded timings erratic
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(args.seed)
+    device = configure(args)
     model = build_model(args.arch, 10, 3, CIFAR_MEAN, CIFAR_STD).to(device).eval()
     x = torch.rand(args.batch, 3, 32, 32, device=device)
     background = torch.rand(args.background, 3, 32, 32, device=device)
@@ -100,11 +77,7 @@ def main(argv=None) -> dict:
     max_abs_diff = (bare_captum() - ours_ig()).abs().max().item()
     methods = {"a_captum_ig": bare_captum, "b_ours_ig": ours_ig, "c_shap_all_outputs": shap_all_outputs,
                "d_ours_shap_ranked1": ours_shap}
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(args.repeats):
-        for name, fn in methods.items():
-            times[name].append(_timed(fn, device))
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median, times = interleaved_medians(methods, args.repeats, device)
     result = {"settings": vars(args), "platform": platform.platform(), "torch": torch.__version__,
               "median_seconds": median, "min_seconds": {n: min(t) for n, t in times.items()},
               "max_seconds": {n: max(t) for n, t in times.items()},
@@ -120,9 +93,7 @@ def main(argv=None) -> dict:
     print(f"  d/c (SHAP ranked_outputs=1 / all outputs) = {result['ratio_d_over_c']:.2f}")
     if not np.isclose(max_abs_diff, 0.0, atol=1e-6):
         sys.exit(f"our IG differs from captum's by {max_abs_diff}: not the same computation")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(args.json, result)
     return result
 
 

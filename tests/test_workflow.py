@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -22,6 +23,14 @@ def snakemake(*args, cwd=REPO, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def test_the_rules_conda_environment_pins_the_package_dependencies():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((REPO / "envs" / "robinterp.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip) == sorted(project)
 
 
 def test_lint_is_clean():
@@ -44,8 +53,11 @@ def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
 def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(tmp_path, gpus):
     out = snakemake("-n", "-p", "--configfile", str(REPO / ".test" / "config.yaml"), "--directory", str(tmp_path),
                     "--set-resources", f"train_model:gpu={gpus}")
-    commands = [line for line in (out.stdout + out.stderr).splitlines() if " robinterp train " in line]
+    lines = (out.stdout + out.stderr).splitlines()
+    commands = [line for line in lines if " robinterp train " in line and "/models/" in line]
     assert len(commands) == 2  # standard and robust_l2
+    judge = [line for line in lines if " robinterp train " in line and "/judge/" in line]
+    assert len(judge) == 1 and "python -m robinterp train " in judge[0]  # its own rule, its own resources
     torchrun = f"python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node={gpus} -m robinterp train "
     assert all((torchrun in c) == (gpus > 1) for c in commands), commands
     assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
@@ -86,7 +98,24 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     selection = json.loads((results / "attribution" / "digits" / "selection.json").read_text())
     groups = [set(selection[k]) for k in ("background", "explained", "metrics")]
     assert [len(g) for g in groups] == [16, 6, 8] and len(set().union(*groups)) == 30  # disjoint, as configured
+    with open(results / "table2_fid.csv", newline="") as f:
+        table2 = list(csv.DictReader(f))
+    assert [(r["model"], r["metric"]) for r in table2] == [
+        (m, k) for m in ("standard", "robust_l2", "real_data") for k in ("fid_judge", "judge_accuracy")]
+    with open(results / "table3_inversion_distance.csv", newline="") as f:
+        table3 = {(r["model"], r["metric"]) for r in csv.DictReader(f)}
+    assert {("robust_l2", "judge_l2_inv1"), ("standard", "judge_l2_inv2_std"), ("standard", "pixel_l2_inv1")} <= table3
+    synthesis_figures = ["fig14_digits_seeds", "fig03_digits_generation", "fig04_digits_inversion",
+                         "fig11_digits_inversion", "fig05_digits_features", "fig12_digits_features"]
+    for figure in synthesis_figures:
+        assert (results / f"{figure}.png").stat().st_size > 10_000 and (results / f"{figure}.pdf").exists()
+    report = (results / "report.html").read_text()
+    for name in ["table1_accuracy", "table2_fid", "table3_inversion_distance", "table7_attribution",
+                 *synthesis_figures]:
+        assert name in report, name
+    assert report.count("<img ") == 4 + len(synthesis_figures)  # training curves, 3 attribution figures
     logs = results / "logs"
+    assert "inversion [1–6 of 6]: step 5/5" in (logs / "invert_representations" / "digits" / "standard.log").read_text()
     assert "epoch 2/2 done" in (logs / "train_model" / "digits" / "robust_l2.log").read_text()
     assert "evaluated batch 1/1" in (logs / "evaluate_model" / "digits" / "standard.log").read_text()
 

@@ -108,6 +108,7 @@ def projected_gradient_ascent(
     use_best: bool = False,
     generator: torch.Generator | None = None,
     start: torch.Tensor | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Maximise ``objective`` over the threat model's ball around ``x0``.
 
@@ -124,6 +125,10 @@ def projected_gradient_ascent(
         start: the first iterate, drawn by the caller (data-parallel training
             draws the random starts of a whole global batch and gives each
             process its shard); overrides ``random_start``.
+        callback: called as ``callback(step, values)`` with the step index and the
+            objective's values (B,) at the iterate before that step, e.g. to log the
+            progress of a 10,000-step inversion. It should read ``values`` only now
+            and then: on a GPU every read waits for the device.
 
     Returns:
         The final (or best) iterates, detached, same shape as ``x0``.
@@ -145,11 +150,13 @@ def projected_gradient_ascent(
         best_values = torch.where(better, values, best_values)
         best_x[better] = x_now[better]
 
-    for _ in range(steps):
+    for i in range(steps):
         x.requires_grad_(True)
         values = objective(x)
         (grad,) = torch.autograd.grad(values.sum(), x)
         x = x.detach()
+        if callback is not None:
+            callback(i, values.detach())
         if use_best:
             remember(x, values.detach().float())
         x = threat.project(threat.step(x, grad), x0)

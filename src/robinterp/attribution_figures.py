@@ -35,7 +35,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from robinterp.io import atomic_path
+from robinterp.plots import bare_axes as _bare
+from robinterp.plots import draw_image as _draw_image
+from robinterp.plots import new_figure as _new_figure
+from robinterp.plots import save_figure
 
 METHODS = {"ig": "IG", "shap": "SHAP"}
 _METHOD_LONG = {"ig": "Integrated Gradients", "shap": "SHAP"}
@@ -105,21 +108,6 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return np.tensordot(np.array([0.299, 0.587, 0.114]), image, axes=1)
 
 
-def _bare(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _draw_image(ax, image: np.ndarray) -> None:
-    """The input image itself: grayscale for C=1, RGB for C=3."""
-    image = np.clip(image, 0.0, 1.0)
-    if image.shape[0] == 1:
-        ax.imshow(image[0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    else:
-        ax.imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
-    _bare(ax)
-
-
 def _draw_attribution(ax, image: np.ndarray, attribution: np.ndarray, v: float):
     """The one way a map is drawn: faint grayscale image, the map (limits ±v) on top. Returns the map's artist."""
     ax.imshow(_gray(image), cmap="gray", vmin=0.0, vmax=1.0, alpha=_IMAGE_ALPHA, interpolation="nearest")
@@ -141,18 +129,6 @@ def _pred_title(class_names: Sequence[str], pred: int, label: int) -> tuple[str,
 
 def _colorbar_label(method: str, v: float) -> str:
     return f"{_METHOD_LONG[method]} (sum over channels)\nscale ±{v:.3g} = 99th pct of |map|"
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, out_paths: Sequence[str | Path]) -> None:
-    for out in out_paths:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=_DPI, bbox_inches="tight")
 
 
 # ----------------------------------------------------------------------------- validation
@@ -259,7 +235,7 @@ def plot_attribution_samples(images, labels, class_names, models, rows, out_path
     if bad:
         raise ValueError(f"rows: indices {bad} out of range for {images.shape[0]} images")
     fig = _samples_figure(images, labels, class_names, checked, rows)
-    _save(fig, out_paths)
+    save_figure(fig, out_paths, dpi=_DPI)
 
 
 # ----------------------------------------------------------------------------- Fig. 10/13/16/17
@@ -314,4 +290,4 @@ def plot_attribution_grid(images, labels, class_names, models, method, out_paths
         raise ValueError(f"columns: expected a positive integer, got {columns!r}")
     images, labels, checked = _validate(images, labels, class_names, models, [method], out_paths)
     fig = _grid_figure(images, labels, class_names, checked, method, int(columns))
-    _save(fig, out_paths)
+    save_figure(fig, out_paths, dpi=_DPI)

@@ -48,6 +48,16 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _load_classifier(path, model_settings: str, data, device):
+    """The model file at ``path``, checked against the config's model settings and the dataset, in eval mode."""
+    from robinterp.models import load_model
+    from robinterp.settings import parse_json_argument
+
+    model_cfg = parse_json_argument(model_settings, "--model-settings")
+    expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
+    return load_model(path, expected_spec=expected).to(device).eval()
+
+
 def cmd_prepare(args) -> None:
     from robinterp.data.prepare import prepare_dataset
     from robinterp.settings import parse_json_argument
@@ -131,7 +141,6 @@ def cmd_evaluate(args) -> None:
     from robinterp.data.store import load_prepared
     from robinterp.evaluation import evaluate_accuracy
     from robinterp.io import write_json
-    from robinterp.models import load_model
     from robinterp.settings import AttackSpec, from_dict, parse_json_argument
 
     _set_threads(args.threads)
@@ -141,10 +150,7 @@ def cmd_evaluate(args) -> None:
     data = load_prepared(args.data)
     test = data["test"]
     device = _device(args.device)
-    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
-    expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
-    model = load_model(args.model, expected_spec=expected)
-    model.to(device)
+    model = _load_classifier(args.model, args.model_settings, data, device)
     n = len(test) if settings.get("max_examples") is None else min(len(test), settings["max_examples"])
     log.info("evaluating %s on %d test images of %s with attacks %s", args.model, n, data.name, sorted(attacks))
     metrics = evaluate_accuracy(model, test, attacks, batch_size=settings["batch_size"], device=device,
@@ -201,16 +207,12 @@ def cmd_attribute(args) -> None:
     from robinterp.data.store import load_prepared
     from robinterp.explanations import attribution_metrics, explain_figures
     from robinterp.io import atomic_path, read_json, write_json
-    from robinterp.models import load_model
-    from robinterp.settings import parse_json_argument
 
     _set_threads(args.threads)
     s = _attribution_settings(args)
     data = load_prepared(args.data)
-    model_cfg = parse_json_argument(args.model_settings, "--model-settings")
-    expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
     device = _device(args.device)
-    model = load_model(args.model, expected_spec=expected).to(device).eval()
+    model = _load_classifier(args.model, args.model_settings, data, device)
     selection = read_json(args.selection)
     arrays = explain_figures(model, data["test"], selection, s, device)
     metrics = attribution_metrics(model, data["test"], selection, s, device)
@@ -256,6 +258,190 @@ def cmd_plot_training(args) -> None:
     from robinterp.plots import plot_training_curves
 
     plot_training_curves(_pairs(args.history, "--history"), args.title, args.out)
+
+
+# --- synthesis: class generation, inversion, feature visualisation, FID (tables 2, 3, 5, 6) -------------------------
+
+def _synthesis_settings(args):
+    from robinterp.settings import SynthesisSettings, from_dict, parse_json_argument
+
+    return from_dict(SynthesisSettings, parse_json_argument(args.settings, "--settings"), args.where)
+
+
+def _save_arrays(path, arrays: dict) -> None:
+    import numpy as np
+
+    from robinterp.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def _load_arrays(path) -> dict:
+    import numpy as np
+
+    if not Path(path).exists():
+        raise RobinterpError(f"{path} does not exist; run the workflow rule that makes it")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def cmd_class_seeds(args) -> None:
+    from robinterp.data.store import load_prepared
+    from robinterp.synthesis_jobs import make_seeds
+
+    s = _synthesis_settings(args)
+    data = load_prepared(args.data)
+    seeds = make_seeds(data["test"], data.num_classes, s)
+    _save_arrays(args.out, seeds)
+    log.info("drew %d seeds (%d per class) into %s", len(seeds["targets"]), s.generation.per_class, args.out)
+
+
+def _synthesis_job(args, run) -> None:
+    """Load data, model (on the job's device) and settings, run ``run(model, data, settings)``, store its arrays."""
+    from robinterp.data.store import load_prepared
+
+    _set_threads(args.threads)
+    s = _synthesis_settings(args)
+    data = load_prepared(args.data)
+    device = _device(args.device)
+    model = _load_classifier(args.model, args.model_settings, data, device)
+    for p in model.parameters():  # gradients flow to the images only
+        p.requires_grad_(False)
+    _save_arrays(args.out, run(model, data, s))
+    log.info("wrote %s", args.out)
+
+
+def cmd_generate(args) -> None:
+    from robinterp.synthesis_jobs import run_generation
+
+    seeds = _load_arrays(args.seeds)
+    _synthesis_job(args, lambda model, data, s: run_generation(model, seeds, s))
+
+
+def cmd_invert(args) -> None:
+    from robinterp.synthesis_jobs import run_inversion
+
+    _synthesis_job(args, lambda model, data, s: run_inversion(model, data["test"], s))
+
+
+def cmd_visualise(args) -> None:
+    from robinterp.synthesis_jobs import run_visualisation
+
+    _synthesis_job(args, lambda model, data, s: run_visualisation(model, data["test"], s))
+
+
+def cmd_fetch_inception(args) -> None:
+    from robinterp.fid import fetch_inception_weights
+
+    log.info("fetched %s", fetch_inception_weights(args.out))
+
+
+def cmd_synthesis_metrics(args) -> None:
+    from robinterp.data.store import load_prepared
+    from robinterp.fid import InceptionFeatures, JudgeFeatures
+    from robinterp.io import write_json
+    from robinterp.synthesis_jobs import synthesis_metrics
+
+    _set_threads(args.threads)
+    s = _synthesis_settings(args)
+    data = load_prepared(args.data)
+    device = _device(args.device)
+    judge = None
+    if s.features == "judge":
+        judge = _load_classifier(args.features_from, args.model_settings, data, device)
+        extractor = JudgeFeatures(judge)
+    else:
+        extractor = InceptionFeatures(args.features_from)
+    extractor = extractor.to(device).eval()
+    generated = {m: _load_arrays(p) for m, p in _pairs(args.generated, "--generated").items()}
+    inversions = {m: _load_arrays(p) for m, p in _pairs(args.inversions, "--inversions").items()}
+    if set(generated) != set(inversions):
+        raise RobinterpError(f"--generated has models {sorted(generated)} but --inversions {sorted(inversions)}")
+    write_json(args.out, synthesis_metrics(extractor, data["test"], data["train"], generated, inversions, s, device,
+                                           judge=judge))
+
+
+def cmd_synthesis_table(args) -> None:
+    from robinterp.io import read_json
+    from robinterp.synthesis_jobs import table_metrics
+    from robinterp.tables import long_rows, write_table
+
+    fid_metrics, distance_metrics = table_metrics(args.features, judge=args.features == "judge")
+    metrics = read_json(args.metrics)
+    models = args.models.split(",") + (["real_data"] if args.kind == "fid" else [])  # real data is not inverted
+    missing = [m for m in models if m not in metrics]
+    if missing:
+        raise RobinterpError(f"{args.metrics} has no metrics for {missing}; re-run synthesis_metrics")
+    keep = fid_metrics if args.kind == "fid" else distance_metrics
+    write_table(args.out, [row for m in models for row in long_rows(args.dataset, m, metrics[m], keep)])
+    log.info("wrote %s", args.out)
+
+
+def _class_names(data_path) -> list[str]:
+    from robinterp.data.store import load_prepared
+
+    return list(load_prepared(data_path).classes)
+
+
+def cmd_plot_seeds(args) -> None:
+    from robinterp.synthesis_figures import plot_seeds
+
+    s = _synthesis_settings(args)
+    seeds = _load_arrays(args.seeds)
+    plot_seeds(seeds["images"], seeds["targets"], _class_names(args.data), s.generation.figure_classes,
+               s.generation.figure_columns, args.out)
+
+
+def cmd_plot_generation(args) -> None:
+    from robinterp.synthesis_figures import plot_generation
+
+    s = _synthesis_settings(args)
+    models = {m: _load_arrays(p) for m, p in _pairs(args.generated, "--generated").items()}
+    a = s.generation.attack
+    plot_generation({m: (g["images"], g["targets"]) for m, g in models.items()}, _class_names(args.data),
+                    s.generation.figure_classes, s.generation.figure_columns,
+                    f"class generation: {a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps", args.out)
+
+
+def cmd_plot_inversions(args) -> None:
+    from robinterp.synthesis_figures import plot_inversions
+    from robinterp.synthesis_jobs import SOURCES
+
+    s = _synthesis_settings(args)
+    models = {m: _load_arrays(p) for m, p in _pairs(args.inversions, "--inversions").items()}
+    first = next(iter(models.values()))
+    rows = range(args.block * s.inversion.figure_rows, (args.block + 1) * s.inversion.figure_rows)
+    a = s.inversion.attack
+    plot_inversions(first["originals"], {src: first[f"sources_{src}"] for src in SOURCES},
+                    {m: {src: inv[f"inverted_{src}"] for src in SOURCES} for m, inv in models.items()}, rows,
+                    f"representation inversion: {a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps "
+                    "(inv1: from another class's image, inv2: from noise)", args.out)
+
+
+def cmd_plot_features(args) -> None:
+    from robinterp.synthesis_figures import plot_feature_visualisation
+
+    s = _synthesis_settings(args)
+    models = {m: _load_arrays(p) for m, p in _pairs(args.features, "--features").items()}
+    first = next(iter(models.values()))
+    j = args.entry
+    coordinates = s.visualisation.coordinates[j]
+    a = s.visualisation.attack
+    plot_feature_visualisation({kind: first[f"start_{kind}"] for kind in ("noise", "images")},
+                               {m: {k: f[f"c{j}_{k}"] for k in ("noise", "images", "most", "least")}
+                                for m, f in models.items()},
+                               f"feature visualisation of R(x)[{', '.join(map(str, coordinates))}]: "
+                               f"{a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps", args.out)
+
+
+def cmd_report(args) -> None:
+    from robinterp.report import build_report
+    from robinterp.settings import parse_json_argument
+
+    build_report(args.tables, args.figures, parse_json_argument(args.config, "--config"), args.out,
+                 title=args.title)
+    log.info("wrote %s", args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,6 +525,87 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--history", nargs="+", required=True, help="MODEL=history.csv ...")
     sp.add_argument("--title", required=True)
     sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    def synthesis_args(sp, model: bool = True):
+        sp.add_argument("--data", required=True, help="prepared dataset folder or its meta.json")
+        if model:
+            sp.add_argument("--model", required=True, help="model file written by train")
+            sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std (checked against the file)")
+            sp.add_argument("--device", default="auto")
+            sp.add_argument("--threads", type=int, default=None)
+        sp.add_argument("--settings", required=True, help="JSON of the dataset's synthesis section")
+        sp.add_argument("--where", default="synthesis", help="config path of the settings, for error messages")
+
+    sp = add("class-seeds", cmd_class_seeds, "seeds of class generation from per-class normals (Figs. 14/19)")
+    synthesis_args(sp, model=False)
+    sp.add_argument("--out", required=True, type=Path, help=".npz: images, targets")
+
+    sp = add("generate", cmd_generate, "class-specific generation with one model (eq. 16)")
+    synthesis_args(sp)
+    sp.add_argument("--seeds", required=True, help=".npz written by class-seeds")
+    sp.add_argument("--out", required=True, type=Path, help=".npz: images, targets")
+
+    sp = add("invert", cmd_invert, "representation inversion with one model (eq. 15)")
+    synthesis_args(sp)
+    sp.add_argument("--out", required=True, type=Path, help=".npz: originals, sources, inversions, distances")
+
+    sp = add("visualise", cmd_visualise, "direct feature visualisation with one model (eqs. 13-14)")
+    synthesis_args(sp)
+    sp.add_argument("--out", required=True, type=Path, help=".npz: starts, visualisations, extreme test images")
+
+    sp = add("fetch-inception", cmd_fetch_inception, "download the FID Inception-V3 weights and check their hash")
+    sp.add_argument("--out", required=True, type=Path)
+
+    sp = add("synthesis-metrics", cmd_synthesis_metrics, "FID (or fid_judge) and inversion distances of every model")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--settings", required=True, help="JSON of the dataset's synthesis section")
+    sp.add_argument("--where", default="synthesis")
+    sp.add_argument("--features-from", required=True, help="Inception weights file, or the judge's model file")
+    sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std of the judge")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--generated", nargs="+", required=True, help="MODEL=generated.npz ...")
+    sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ...")
+    sp.add_argument("--out", required=True, type=Path, help="JSON: model (and real_data) → metrics")
+
+    sp = add("synthesis-table", cmd_synthesis_table, "tables 2/5 (FID) or 3/6 (inversion distance)")
+    sp.add_argument("--kind", required=True, choices=["fid", "inversion"])
+    sp.add_argument("--features", required=True, choices=["inception", "judge"])
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--metrics", required=True, help="JSON written by synthesis-metrics")
+    sp.add_argument("--models", required=True, help="comma-separated methods, in table order")
+    sp.add_argument("--out", required=True, type=Path)
+
+    sp = add("plot-seeds", cmd_plot_seeds, "the seeds of class generation (Figs. 14/19)")
+    synthesis_args(sp, model=False)
+    sp.add_argument("--seeds", required=True)
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("plot-generation", cmd_plot_generation, "class generation, models side by side (Figs. 3/7)")
+    synthesis_args(sp, model=False)
+    sp.add_argument("--generated", nargs="+", required=True, help="MODEL=generated.npz ... (column order)")
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("plot-inversions", cmd_plot_inversions, "representation inversion (Figs. 4, 11 / 8, 18)")
+    sp.add_argument("--settings", required=True)
+    sp.add_argument("--where", default="synthesis")
+    sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ... (column order)")
+    sp.add_argument("--block", type=int, required=True, help="which block of figure_rows targets (0 = first)")
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("plot-features", cmd_plot_features, "feature visualisation (Figs. 5, 12 / 9, 15)")
+    sp.add_argument("--settings", required=True)
+    sp.add_argument("--where", default="synthesis")
+    sp.add_argument("--features", nargs="+", required=True, help="MODEL=features.npz ... (row order)")
+    sp.add_argument("--entry", type=int, required=True, help="index into visualisation.coordinates")
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("report", cmd_report, "one HTML file: every table beside the paper's numbers, every figure")
+    sp.add_argument("--tables", nargs="*", default=[], help="long-format CSVs")
+    sp.add_argument("--figures", nargs="*", default=[], help="PNGs")
+    sp.add_argument("--config", required=True, help="JSON of the run's config")
+    sp.add_argument("--title", default="robinterp report")
+    sp.add_argument("--out", required=True, type=Path)
     return p
 
 

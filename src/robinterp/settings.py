@@ -181,3 +181,144 @@ class AttributionSettings:
 
 
 _NESTED.update({"IGSettings": IGSettings, "ShapSettings": ShapSettings, "FigureNumbers": FigureNumbers})
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """Gaussian noise images N(mean, std²), clamped to [0, 1]: starts of inversion 2 and feature visualisation."""
+
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class SeedSettings:
+    """Seeds of class generation: per-class normals on ``grain``-block averages, covariance + ``ridge``·I."""
+
+    grain: int
+    ridge: float
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Class-specific generation (eq. 16).
+
+    Args:
+        per_class: images generated per class (paper: 1,000 on CIFAR-10, 60 on Small ImageNet).
+        attack: the ascent (paper: L2, ε = 30, σ = 0.5, 60 steps on CIFAR-10).
+        figure_classes: the figures show the first this many classes, one row each.
+        figure_columns: images per class and model in the figures.
+    """
+
+    per_class: int
+    attack: AttackSpec
+    figure_classes: int
+    figure_columns: int
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """Representation inversion (eq. 15).
+
+    Args:
+        n_images: target test images, each inverted from another class's image
+            (inversion 1) and from noise (inversion 2); the distances of tables 3
+            and 6 average over them (paper: 3).
+        attack: the ascent (paper: L2, ε = 1000, σ = 1, 10,000 steps).
+        figure_rows: targets per inversion figure; figure i shows targets
+            i·figure_rows … (i+1)·figure_rows − 1.
+    """
+
+    n_images: int
+    attack: AttackSpec
+    figure_rows: int
+
+
+@dataclass(frozen=True)
+class VisualisationSettings:
+    """Direct feature visualisation (eqs. 13–14).
+
+    Args:
+        coordinates: one entry per figure: a coordinate of R(x), or a list of
+            coordinates whose mean is maximised (paper: 130 on CIFAR-10, 492 on Small ImageNet).
+        n_images: visualisations from noise and from test images, each.
+        n_extremes: test images shown that activate the coordinate most and least.
+        attack: the ascent (paper: L2, ε = 1000, σ = 1, 400 steps).
+    """
+
+    coordinates: tuple
+    n_images: int
+    n_extremes: int
+    attack: AttackSpec
+
+    def __post_init__(self):
+        object.__setattr__(self, "coordinates", tuple(
+            tuple(c) if isinstance(c, (list, tuple)) else (int(c),) for c in self.coordinates))
+
+
+@dataclass(frozen=True)
+class SynthesisFigures:
+    """The paper's figure numbers: seeds, generation, and one per inversion block / visualised coordinate."""
+
+    seeds: str
+    generation: str
+    inversion: tuple
+    visualisation: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "inversion", tuple(self.inversion))
+        object.__setattr__(self, "visualisation", tuple(self.visualisation))
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    """Class generation, inversion, feature visualisation and their metrics (config ``datasets.<name>.synthesis``).
+
+    Args:
+        seed: seed of the class seeds, the inversion pairs, the noise and the real-data sample.
+        batch_size: images per ascent batch.
+        feature_batch_size: images per batch of the feature extractor.
+        amp_bf16: bfloat16 autocast for the forward passes (CUDA).
+        log_every: log the mean objective every this many ascent steps.
+        noise: the noise images.
+        seeds, generation, inversion, visualisation: the procedures.
+        features: ``"inception"`` (FID and the Inception-192 distance, the paper's)
+            or ``"judge"`` (the same distances on an independent classifier's
+            features, named ``fid_judge`` and ``judge_l2``: the offline demo).
+        judge: how to train the judge (``seed`` and ``train`` overrides); needed with ``features: judge``.
+        figures: the paper's figure numbers.
+        tables: output names of the FID and inversion-distance tables.
+    """
+
+    seed: int
+    batch_size: int
+    feature_batch_size: int
+    noise: NoiseSettings
+    seeds: SeedSettings
+    generation: GenerationSettings
+    inversion: InversionSettings
+    visualisation: VisualisationSettings
+    features: str
+    figures: SynthesisFigures
+    tables: dict
+    judge: dict | None = None
+    amp_bf16: bool = False
+    log_every: int = 0
+
+    def __post_init__(self):
+        if self.features not in ("inception", "judge"):
+            raise ValueError(f"features must be 'inception' or 'judge', got {self.features!r}")
+        if self.features == "judge" and not self.judge:
+            raise ValueError("features 'judge' needs a judge section (seed, train)")
+        if len(self.figures.visualisation) != len(self.visualisation.coordinates):
+            raise ValueError(f"figures.visualisation has {len(self.figures.visualisation)} numbers for "
+                             f"{len(self.visualisation.coordinates)} visualisation.coordinates; give one per entry")
+        shown = len(self.figures.inversion) * self.inversion.figure_rows
+        if shown > self.inversion.n_images:
+            raise ValueError(f"{len(self.figures.inversion)} inversion figures of {self.inversion.figure_rows} rows "
+                             f"need inversion.n_images >= {shown}")
+
+
+_NESTED.update({"NoiseSettings": NoiseSettings, "SeedSettings": SeedSettings,
+                "GenerationSettings": GenerationSettings, "InversionSettings": InversionSettings,
+                "VisualisationSettings": VisualisationSettings, "SynthesisFigures": SynthesisFigures})

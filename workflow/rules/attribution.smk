@@ -50,7 +50,7 @@ rule plot_attributions:
     input:
         unpack(attribution_arrays),
     output:
-        png=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.png",
+        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.png", category="Figures"),
         pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
@@ -70,7 +70,7 @@ rule plot_attribution_grid:
     input:
         unpack(attribution_arrays),
     output:
-        png=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.png",
+        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.png", category="Figures"),
         pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.pdf",
     wildcard_constraints:
         number="[0-9]{2}",

@@ -94,9 +94,87 @@ def attribution_figures(dataset):
             f"{RESULTS}/fig{figures['shap_grid']}_{dataset}_shap_grid.png"]
 
 
+# --- synthesis (workflow/rules/synthesis.smk) ---
+
+INCEPTION_WEIGHTS = config.get("inception_weights", "resources/weights-inception-2015-12-05-6726825d.pth")
+SYNTHESIS_TABLES = {
+    spec["synthesis"]["tables"][kind]: (name, kind) for name, spec in DATASETS.items() for kind in ("fid", "inversion")
+}
+
+
+def synthesis(dataset):
+    return DATASETS[dataset]["synthesis"]
+
+
+def synthesis_settings(wildcards):
+    return as_json(synthesis(wildcards.dataset))
+
+
+def synthesis_file(dataset, model, kind):
+    """Stored images of one model: kind = generated | inversions | features."""
+    return f"{RESULTS}/synthesis/{dataset}/{model}/{kind}.npz"
+
+
+def synthesis_files(dataset, kind):
+    """Method → stored images of that kind, every method of the dataset (column order of the figures)."""
+    return {m: synthesis_file(dataset, m, kind) for m in methods(dataset)}
+
+
+def judge_file(dataset):
+    return f"{RESULTS}/judge/{dataset}/model.pt"
+
+
+def feature_extractor_file(wildcards):
+    """What the FID features come from: the judge's checkpoint, or the Inception weights."""
+    if synthesis(wildcards.dataset)["features"] == "judge":
+        return judge_file(wildcards.dataset)
+    return INCEPTION_WEIGHTS
+
+
+def judge_train_settings(wildcards):
+    judge = synthesis(wildcards.dataset).get("judge")
+    if not judge:
+        raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
+    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, **judge["train"]})
+
+
+def synthesis_shell(command, extra=""):
+    """The shell command of a per-model synthesis job (generate, invert, visualise)."""
+    return (
+        f"python -m robinterp {command} --data {{input.data:q}} --model {{input.model:q}}"
+        " --model-settings {params.model:q} --settings {params.settings:q} --device {params.device}"
+        f" --threads {{threads}} {extra}--out {{output:q}} --where datasets.{{wildcards.dataset}}.synthesis"
+        " 2> {log:q}"
+    )
+
+
+def synthesis_figure_entry(wildcards, kind):
+    """Position of figure `number` among the dataset's `kind` figures, after checking it is the paper's."""
+    numbers = synthesis(wildcards.dataset)["figures"][kind]
+    numbers = numbers if isinstance(numbers, list) else [numbers]
+    if wildcards.number not in numbers:
+        raise ValueError(f"fig{wildcards.number} is not a {kind} figure of {wildcards.dataset} (config: "
+                         f"datasets.{wildcards.dataset}.synthesis.figures.{kind} = {numbers})")
+    return numbers.index(wildcards.number)
+
+
+def synthesis_figures(dataset):
+    figures = synthesis(dataset)["figures"]
+    return ([f"{RESULTS}/fig{figures['seeds']}_{dataset}_seeds.png",
+             f"{RESULTS}/fig{figures['generation']}_{dataset}_generation.png"]
+            + [f"{RESULTS}/fig{n}_{dataset}_inversion.png" for n in figures["inversion"]]
+            + [f"{RESULTS}/fig{n}_{dataset}_features.png" for n in figures["visualisation"]])
+
+
+def report_tables():
+    return ([f"{RESULTS}/{table}.csv" for table in ACCURACY_TABLES] + [f"{RESULTS}/{t}.csv" for t in SYNTHESIS_TABLES]
+            + [f"{RESULTS}/table7_attribution.csv"])
+
+
+def report_figures():
+    return ([f"{RESULTS}/fig_training_{d}.png" for d in DATASETS]
+            + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)])
+
+
 def all_outputs():
-    outputs = [f"{RESULTS}/{table}.csv" for table in ACCURACY_TABLES]
-    outputs += [f"{RESULTS}/fig_training_{d}.png" for d in DATASETS]
-    outputs += [f"{RESULTS}/table7_attribution.csv"]
-    outputs += [path for d in DATASETS for path in attribution_figures(d)]
-    return outputs
+    return sorted(set(report_tables() + report_figures())) + [f"{RESULTS}/report.html"]

@@ -38,7 +38,7 @@ rule plot_training:
     input:
         unpack(lambda wc: {m: f"{RESULTS}/models/{wc.dataset}/{m}/history.csv" for m in methods(wc.dataset)}),
     output:
-        png=f"{RESULTS}/fig_training_{{dataset}}.png",
+        png=report(f"{RESULTS}/fig_training_{{dataset}}.png", category="Figures"),
         pdf=f"{RESULTS}/fig_training_{{dataset}}.pdf",
     params:
         histories=lambda wc, input: name_path_args(dict(input.items())),

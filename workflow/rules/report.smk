@@ -1,0 +1,22 @@
+# One HTML file of the whole run (robinterp.report): every table beside the paper's
+# numbers and the difference, every figure, the config and the software versions.
+# `snakemake report` builds it; `snakemake --report` builds Snakemake's own report
+# from the outputs marked with report().
+
+
+rule report:
+    input:
+        tables=report_tables(),
+        figures=report_figures(),
+    output:
+        f"{RESULTS}/report.html",
+    params:
+        config=as_json(config),
+        title=f"robinterp: {RESULTS}",
+    log:
+        f"{RESULTS}/logs/report/report.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp report --tables {input.tables:q} --figures {input.figures:q}"
+        " --config {params.config:q} --title {params.title:q} --out {output:q} 2> {log:q}"
