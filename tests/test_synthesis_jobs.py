@@ -22,11 +22,12 @@ STEP = {"norm": "l2", "eps": 1000.0, "step_size": 0.1, "steps": 3}
 SETTINGS = {
     "seed": 0, "batch_size": 7, "feature_batch_size": 5, "noise": {"mean": 0.5, "std": 0.05},
     "seeds": {"grain": 4, "ridge": 1e-4},
-    "generation": {"per_class": 3, "attack": {**STEP, "eps": 5.0}, "figure_classes": 3, "figure_columns": 2},
-    "inversion": {"n_images": 6, "attack": STEP, "figure_rows": 3},
+    "generation": {"per_class": 3, "attack": {**STEP, "eps": 5.0}},
+    "inversion": {"n_images": 6, "attack": STEP},
     "visualisation": {"coordinates": [4, [1, 2]], "n_images": 2, "n_extremes": 3, "attack": STEP},
     "features": "judge", "judge": {"seed": 1, "train": {"epochs": 1}},
-    "figures": {"seeds": "14", "generation": "03", "inversion": ["04", "11"], "visualisation": ["05", "12"]},
+    "figures": {"seeds": "14", "generation": "03", "inversion": ["04", "11"], "visualisation": ["05", "12"],
+                "classes": 3, "columns": 2, "inversion_rows": 3},
     "tables": {"fid": "table2_fid", "inversion": "table3_inversion_distance"},
 }
 
@@ -112,8 +113,8 @@ def test_settings_name_the_key_that_is_wrong():
         settings(figures={**SETTINGS["figures"], "visualisation": ["05"]})
     with pytest.raises(ConfigError, match="n_images >= 6"):
         settings(inversion={**SETTINGS["inversion"], "n_images": 5})
-    with pytest.raises(ConfigError, match="needs a judge section"):
-        settings(judge=None)
+    with pytest.raises(ConfigError, match=r"lack \['inversion'\]"):
+        from_dict(SynthesisSettings, {"seed": 0, "noise": SETTINGS["noise"]}, "synthesis").need("noise", "inversion")
     with pytest.raises(ConfigError, match=r"datasets.tiny.synthesis.generation"):
         settings(generation={**SETTINGS["generation"], "per_klass": 3})
     assert settings().visualisation.coordinates == ((4,), (1, 2))

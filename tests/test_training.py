@@ -65,6 +65,9 @@ class _SignalAtBatch:
     def __init__(self, k: int, signum: int):
         self.k, self.signum, self.calls = k, signum, 0
 
+    def __repr__(self):  # what a checkpoint records of the settings (see training.resume_key)
+        return f"_SignalAtBatch(k={self.k}, signum={self.signum})"
+
     def __call__(self, x, generator):
         self.calls += 1
         if self.calls == self.k:
@@ -88,7 +91,8 @@ def test_a_signal_mid_epoch_checkpoints_and_the_resumed_run_is_bitwise_equal(dig
     assert signal.getsignal(signum) == handler_before
     saved = torch.load(ckpt, weights_only=True)
     assert saved["epoch"] == 1 and saved["partial"]["epoch"] == 2 and saved["partial"]["next_batch"] == 3
-    resumed = train(_model(seed=42), digits, settings, seed=5, device=CPU, checkpoint_path=ckpt)
+    # Resumed with the same settings object (its signal has fired; it is the identity, as the default augmentation).
+    resumed = train(_model(seed=42), digits, signalling, seed=5, device=CPU, checkpoint_path=ckpt)
     for key, value in full.best_state.items():
         assert torch.equal(value, resumed.best_state[key]), key
     drop = ("seconds",)
@@ -120,6 +124,26 @@ def test_nan_loss_stops_with_epoch_and_batch(digits, tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"loss is nan at epoch 1, batch 1/\d+"):
         train(model, digits, _settings(attack=None), seed=0, device=CPU, checkpoint_path=tmp_path / "nan.pt")
     assert not (tmp_path / "nan.pt").exists()  # no epoch finished, nothing to resume from
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(digits, tmp_path, caplog):
+    """A changed config re-runs the job (its params changed): it must start over, not continue the old run.
+
+    Here the cosine period follows ``epochs`` (cosine_t_max null), so 1 → 2 epochs changes the schedule.
+    """
+    path = tmp_path / "run.pt"
+    train(_model(), digits, _settings(epochs=1, cosine_t_max=None, attack=None), seed=0, device=CPU,
+          checkpoint_path=path)
+    fresh = train(_model(), digits, _settings(epochs=2, cosine_t_max=None, attack=None), seed=0, device=CPU,
+                  checkpoint_path=tmp_path / "fresh.pt")
+    with caplog.at_level("WARNING", logger="robinterp.training"):
+        rerun = train(_model(), digits, _settings(epochs=2, cosine_t_max=None, attack=None), seed=0, device=CPU,
+                      checkpoint_path=path)
+    assert "other training settings" in caplog.text
+    assert [h["train_loss"] for h in rerun.history] == [h["train_loss"] for h in fresh.history]
+    other_seed = train(_model(), digits, _settings(epochs=2, cosine_t_max=None, attack=None), seed=1, device=CPU,
+                       checkpoint_path=path)
+    assert [h["epoch"] for h in other_seed.history] == [1, 2]
 
 
 def test_resume_refuses_a_checkpoint_of_another_architecture(digits, tmp_path):

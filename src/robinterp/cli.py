@@ -294,7 +294,8 @@ def cmd_class_seeds(args) -> None:
     data = load_prepared(args.data)
     seeds = make_seeds(data["test"], data.num_classes, s)
     _save_arrays(args.out, seeds)
-    log.info("drew %d seeds (%d per class) into %s", len(seeds["targets"]), s.generation.per_class, args.out)
+    log.info("drew %d seeds (%d per class) into %s", len(seeds["targets"]), s.need("generation").per_class,
+             args.out)
 
 
 def _synthesis_job(args, run) -> None:
@@ -389,8 +390,9 @@ def cmd_plot_seeds(args) -> None:
 
     s = _synthesis_settings(args)
     seeds = _load_arrays(args.seeds)
-    plot_seeds(seeds["images"], seeds["targets"], _class_names(args.data), s.generation.figure_classes,
-               s.generation.figure_columns, args.out)
+    figures = s.need("figures")
+    plot_seeds(seeds["images"], seeds["targets"], _class_names(args.data), figures.classes, figures.columns,
+               args.out)
 
 
 def cmd_plot_generation(args) -> None:
@@ -398,9 +400,9 @@ def cmd_plot_generation(args) -> None:
 
     s = _synthesis_settings(args)
     models = {m: _load_arrays(p) for m, p in _pairs(args.generated, "--generated").items()}
-    a = s.generation.attack
+    figures, a = s.need("figures"), s.need("generation").attack
     plot_generation({m: (g["images"], g["targets"]) for m, g in models.items()}, _class_names(args.data),
-                    s.generation.figure_classes, s.generation.figure_columns,
+                    figures.classes, figures.columns,
                     f"class generation: {a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps", args.out)
 
 
@@ -411,8 +413,8 @@ def cmd_plot_inversions(args) -> None:
     s = _synthesis_settings(args)
     models = {m: _load_arrays(p) for m, p in _pairs(args.inversions, "--inversions").items()}
     first = next(iter(models.values()))
-    rows = range(args.block * s.inversion.figure_rows, (args.block + 1) * s.inversion.figure_rows)
-    a = s.inversion.attack
+    per_figure, a = s.need("figures").inversion_rows, s.need("inversion").attack
+    rows = range(args.block * per_figure, (args.block + 1) * per_figure)
     plot_inversions(first["originals"], {src: first[f"sources_{src}"] for src in SOURCES},
                     {m: {src: inv[f"inverted_{src}"] for src in SOURCES} for m, inv in models.items()}, rows,
                     f"representation inversion: {a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps "
@@ -426,8 +428,8 @@ def cmd_plot_features(args) -> None:
     models = {m: _load_arrays(p) for m, p in _pairs(args.features, "--features").items()}
     first = next(iter(models.values()))
     j = args.entry
-    coordinates = s.visualisation.coordinates[j]
-    a = s.visualisation.attack
+    visualisation = s.need("visualisation")
+    coordinates, a = visualisation.coordinates[j], visualisation.attack
     plot_feature_visualisation({kind: first[f"start_{kind}"] for kind in ("noise", "images")},
                                {m: {k: f[f"c{j}_{k}"] for k in ("noise", "images", "most", "least")}
                                 for m, f in models.items()},
@@ -590,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--settings", required=True)
     sp.add_argument("--where", default="synthesis")
     sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ... (column order)")
-    sp.add_argument("--block", type=int, required=True, help="which block of figure_rows targets (0 = first)")
+    sp.add_argument("--block", type=int, required=True, help="which block of inversion_rows targets (0 = first)")
     sp.add_argument("--out", nargs="+", required=True, type=Path)
 
     sp = add("plot-features", cmd_plot_features, "feature visualisation (Figs. 5, 12 / 9, 15)")

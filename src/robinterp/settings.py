@@ -206,14 +206,10 @@ class GenerationSettings:
     Args:
         per_class: images generated per class (paper: 1,000 on CIFAR-10, 60 on Small ImageNet).
         attack: the ascent (paper: L2, ε = 30, σ = 0.5, 60 steps on CIFAR-10).
-        figure_classes: the figures show the first this many classes, one row each.
-        figure_columns: images per class and model in the figures.
     """
 
     per_class: int
     attack: AttackSpec
-    figure_classes: int
-    figure_columns: int
 
 
 @dataclass(frozen=True)
@@ -225,13 +221,10 @@ class InversionSettings:
             (inversion 1) and from noise (inversion 2); the distances of tables 3
             and 6 average over them (paper: 3).
         attack: the ascent (paper: L2, ε = 1000, σ = 1, 10,000 steps).
-        figure_rows: targets per inversion figure; figure i shows targets
-            i·figure_rows … (i+1)·figure_rows − 1.
     """
 
     n_images: int
     attack: AttackSpec
-    figure_rows: int
 
 
 @dataclass(frozen=True)
@@ -258,12 +251,25 @@ class VisualisationSettings:
 
 @dataclass(frozen=True)
 class SynthesisFigures:
-    """The paper's figure numbers: seeds, generation, and one per inversion block / visualised coordinate."""
+    """The paper's figure numbers and what the figures show.
+
+    Args:
+        seeds, generation: figure numbers of the seeds and of class generation.
+        inversion: one number per inversion figure; figure i shows targets
+            i·inversion_rows … (i+1)·inversion_rows − 1.
+        visualisation: one number per entry of ``visualisation.coordinates``.
+        classes: the seeds and generation figures show the first this many classes, one row each.
+        columns: images per class (and model) in those figures.
+        inversion_rows: targets per inversion figure.
+    """
 
     seeds: str
     generation: str
     inversion: tuple
     visualisation: tuple
+    classes: int
+    columns: int
+    inversion_rows: int
 
     def __post_init__(self):
         object.__setattr__(self, "inversion", tuple(self.inversion))
@@ -273,6 +279,12 @@ class SynthesisFigures:
 @dataclass(frozen=True)
 class SynthesisSettings:
     """Class generation, inversion, feature visualisation and their metrics (config ``datasets.<name>.synthesis``).
+
+    A job gets only the keys it uses (the workflow passes each rule its part of
+    the section), so that changing, say, a figure does not re-run 10,000-step
+    inversions; the sections are therefore optional here and :meth:`need`
+    names one that a job needs and did not get. The workflow's schema requires
+    all of them in the config.
 
     Args:
         seed: seed of the class seeds, the inversion pairs, the noise and the real-data sample.
@@ -286,21 +298,21 @@ class SynthesisSettings:
             or ``"judge"`` (the same distances on an independent classifier's
             features, named ``fid_judge`` and ``judge_l2``: the offline demo).
         judge: how to train the judge (``seed`` and ``train`` overrides); needed with ``features: judge``.
-        figures: the paper's figure numbers.
+        figures: the paper's figure numbers and the figures' sizes.
         tables: output names of the FID and inversion-distance tables.
     """
 
-    seed: int
-    batch_size: int
-    feature_batch_size: int
-    noise: NoiseSettings
-    seeds: SeedSettings
-    generation: GenerationSettings
-    inversion: InversionSettings
-    visualisation: VisualisationSettings
-    features: str
-    figures: SynthesisFigures
-    tables: dict
+    seed: int = 0
+    batch_size: int = 100
+    feature_batch_size: int = 100
+    noise: NoiseSettings | None = None
+    seeds: SeedSettings | None = None
+    generation: GenerationSettings | None = None
+    inversion: InversionSettings | None = None
+    visualisation: VisualisationSettings | None = None
+    features: str = "inception"
+    figures: SynthesisFigures | None = None
+    tables: dict | None = None
     judge: dict | None = None
     amp_bf16: bool = False
     log_every: int = 0
@@ -308,15 +320,23 @@ class SynthesisSettings:
     def __post_init__(self):
         if self.features not in ("inception", "judge"):
             raise ValueError(f"features must be 'inception' or 'judge', got {self.features!r}")
-        if self.features == "judge" and not self.judge:
-            raise ValueError("features 'judge' needs a judge section (seed, train)")
-        if len(self.figures.visualisation) != len(self.visualisation.coordinates):
+        if self.figures is not None and self.visualisation is not None and \
+                len(self.figures.visualisation) != len(self.visualisation.coordinates):
             raise ValueError(f"figures.visualisation has {len(self.figures.visualisation)} numbers for "
                              f"{len(self.visualisation.coordinates)} visualisation.coordinates; give one per entry")
-        shown = len(self.figures.inversion) * self.inversion.figure_rows
-        if shown > self.inversion.n_images:
-            raise ValueError(f"{len(self.figures.inversion)} inversion figures of {self.inversion.figure_rows} rows "
-                             f"need inversion.n_images >= {shown}")
+        if self.figures is not None and self.inversion is not None:
+            shown = len(self.figures.inversion) * self.figures.inversion_rows
+            if shown > self.inversion.n_images:
+                raise ValueError(f"{len(self.figures.inversion)} inversion figures of {self.figures.inversion_rows} "
+                                 f"rows need inversion.n_images >= {shown}")
+
+    def need(self, *names: str):
+        """The sections ``names`` (one value, or a tuple for several); ConfigError for one not given."""
+        missing = [n for n in names if getattr(self, n) is None]
+        if missing:
+            raise ConfigError(f"the synthesis settings lack {missing}; give the dataset's whole synthesis section")
+        values = tuple(getattr(self, n) for n in names)
+        return values[0] if len(values) == 1 else values
 
 
 _NESTED.update({"NoiseSettings": NoiseSettings, "SeedSettings": SeedSettings,

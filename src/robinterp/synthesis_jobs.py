@@ -45,10 +45,11 @@ def _images(split: Split, idx: np.ndarray) -> torch.Tensor:
 
 def make_seeds(test: Split, num_classes: int, s: SynthesisSettings) -> dict[str, np.ndarray]:
     """Seeds of class generation, ``generation.per_class`` per class (class-major): ``{images, targets}``."""
+    seed_settings, generation = s.need("seeds", "generation")
     images = torch.from_numpy(np.array(test.images)).permute(0, 3, 1, 2)  # uint8 copy; converted per class
     labels = torch.from_numpy(np.asarray(test.labels).astype(np.int64))
-    seeds, targets = class_seeds(images, labels, range(num_classes), s.generation.per_class, grain=s.seeds.grain,
-                                 ridge=s.seeds.ridge, generator=_generator(s, "seeds"))
+    seeds, targets = class_seeds(images, labels, range(num_classes), generation.per_class, grain=seed_settings.grain,
+                                 ridge=seed_settings.ridge, generator=_generator(s, "seeds"))
     return {"images": to_uint8(seeds), "targets": targets.numpy()}
 
 
@@ -56,7 +57,7 @@ def run_generation(model: Classifier, seeds: Mapping[str, np.ndarray], s: Synthe
     """Class generation from stored seeds, on the model's device: ``{images, targets}``."""
     start = to_device_batch(seeds["images"], _CPU)
     targets = torch.from_numpy(seeds["targets"].astype(np.int64))
-    a = s.generation.attack
+    a = s.need("generation").attack
     log.info("generating %d images (%d classes) with %s", len(start), len(torch.unique(targets)), a)
     images = generate_classes(model, start, targets, a.threat, a.steps, batch_size=s.batch_size, amp=s.amp_bf16,
                               log_every=s.log_every)
@@ -72,13 +73,14 @@ def run_inversion(model: Classifier, test: Split, s: SynthesisSettings) -> dict[
         ``inverted_<set>`` (uint8 images) and ``distance_<set>`` (the final
         normalised representation distance of eq. 15).
     """
-    target_idx, source_idx = inversion_pairs(np.asarray(test.labels), s.inversion.n_images, s.seed)
+    inversion, noise = s.need("inversion", "noise")
+    target_idx, source_idx = inversion_pairs(np.asarray(test.labels), inversion.n_images, s.seed)
     originals = _images(test, target_idx)
     starts = {"inv1": _images(test, source_idx),
-              "inv2": noise_images(len(target_idx), originals.shape[1:], s.noise.mean, s.noise.std,
+              "inv2": noise_images(len(target_idx), originals.shape[1:], noise.mean, noise.std,
                                    _generator(s, "inversion_noise"))}
     out = {"target_idx": target_idx, "source_idx": source_idx, "originals": to_uint8(originals)}
-    a = s.inversion.attack
+    a = inversion.attack
     for source, start in starts.items():
         log.info("inverting %d representations from %s with %s", len(start), source, a)
         inverted, distance = invert_representations(model, start, originals, a.threat, a.steps,
@@ -98,11 +100,11 @@ def run_visualisation(model: Classifier, test: Split, s: SynthesisSettings) -> d
         (visualisations), ``c<j>_most``, ``c<j>_least`` (the test images that
         activate it most and least) and ``c<j>_most_idx``, ``c<j>_least_idx``.
     """
-    v = s.visualisation
+    v, noise = s.need("visualisation", "noise")
     g = _generator(s, "visualisation")
     image_idx = np.sort(torch.randperm(len(test), generator=g)[:v.n_images].numpy())
     shape = (test.images.shape[3], *test.images.shape[1:3])  # stored (N, H, W, C) → (C, H, W)
-    starts = {"noise": noise_images(v.n_images, shape, s.noise.mean, s.noise.std, g),
+    starts = {"noise": noise_images(v.n_images, shape, noise.mean, noise.std, g),
               "images": _images(test, image_idx)}
     test_r = torch.cat([representations(model, _images(test, np.arange(lo, min(lo + s.batch_size, len(test)))),
                                         s.batch_size, s.amp_bf16) for lo in range(0, len(test), s.batch_size)])

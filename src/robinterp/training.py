@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import logging
 import signal
 import time
@@ -194,17 +195,31 @@ class _Loop:
         """Write the resumable state (rank 0), atomically; other processes wait for it."""
         if self.parallel.is_main:
             with atomic_path(self.checkpoint_path) as tmp:
-                torch.save({"epoch": self.completed_epoch, "model": self.model.state_dict(),
+                torch.save({"resume_key": resume_key(self.s, self.seed),
+                            "epoch": self.completed_epoch, "model": self.model.state_dict(),
                             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                             "best": self.best, "history": self.history,
                             "partial": None if partial is None else asdict(partial)}, tmp)
         self.parallel.barrier()
 
-    def load(self) -> _EpochState | None:
-        """Restore the state saved by :meth:`save`; returns the interrupted epoch's progress, if any."""
+    def load(self) -> tuple[bool, _EpochState | None]:
+        """Restore the state saved by :meth:`save`.
+
+        Returns ``(resumed, the interrupted epoch's progress or None)``; ``resumed`` is False, and
+        nothing is restored, when the checkpoint was written with other settings (a changed config:
+        Snakemake re-runs the job because its params changed, and it must not continue the old run).
+        """
         path = self.checkpoint_path
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(f"cannot resume from {path} ({exc}); it is damaged. "
+                                  "Delete it to start training from epoch 0.") from exc
+        if state.get("resume_key") != resume_key(self.s, self.seed):
+            log.warning("checkpoint %s was written with other training settings or seed; training from scratch "
+                        "(it is overwritten at the first checkpoint)", path)
+            return False, None
+        try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -213,7 +228,7 @@ class _Loop:
                                   "Delete it to start training from epoch 0.") from exc
         self.completed_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
         partial = state.get("partial")
-        return None if partial is None else _EpochState(**{**partial, "generator": partial["generator"].cpu()})
+        return True, None if partial is None else _EpochState(**{**partial, "generator": partial["generator"].cpu()})
 
     def preempted(self, where: str) -> Preempted:
         mine = self.stop is not None and self.stop.requested
@@ -221,6 +236,20 @@ class _Loop:
         return Preempted(name, self.stop.signum if mine else signal.SIGTERM,
                          f"stopped by {name} at {where}; checkpoint written to {self.checkpoint_path}. "
                          "Run the same command again (Snakemake retries it) to resume from there.")
+
+
+def resume_key(s: TrainSettings, seed: int) -> str:
+    """What a checkpoint must have been trained with to be resumed: every setting that shapes the run.
+
+    ``epochs`` is left out (a finished run can be extended), except through the
+    cosine schedule's period when that defaults to ``epochs``; ``log_every`` is left out too.
+    """
+    settings = asdict(s)
+    for key in ("epochs", "log_every"):
+        settings.pop(key)
+    if s.lr_schedule == "cosine":
+        settings["cosine_t_max"] = s.cosine_t_max or s.epochs
+    return json.dumps({"settings": settings, "seed": seed}, sort_keys=True, default=str)
 
 
 def history_csv(history: list[dict]) -> str:
@@ -260,9 +289,8 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         model.to(memory_format=torch.channels_last)
     train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
     loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path)
-    partial = None
-    if checkpoint_path.exists():
-        partial = loop.load()
+    resumed, partial = loop.load() if checkpoint_path.exists() else (False, None)
+    if resumed:
         where = (f"epoch {partial.epoch}, batch {partial.next_batch}" if partial
                  else f"the end of epoch {loop.completed_epoch}")
         log.info("resuming from checkpoint %s at %s", checkpoint_path, where)

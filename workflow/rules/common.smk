@@ -106,8 +106,27 @@ def synthesis(dataset):
     return DATASETS[dataset]["synthesis"]
 
 
-def synthesis_settings(wildcards):
-    return as_json(synthesis(wildcards.dataset))
+# The part of a dataset's synthesis section each job uses: a job's params change, and the
+# job re-runs, only when a setting it uses changes (not, say, a figure's size).
+_COMPUTE = ["seed", "batch_size", "amp_bf16", "log_every"]
+SYNTHESIS_KEYS = {
+    "class_seeds": ["seed", "seeds", "generation"],
+    "generate_classes": _COMPUTE + ["generation"],
+    "invert_representations": _COMPUTE + ["noise", "inversion"],
+    "visualise_features": _COMPUTE + ["noise", "visualisation"],
+    "synthesis_metrics": ["seed", "feature_batch_size", "features"],
+}
+
+
+def synthesis_settings(job=None):
+    """Params function: the JSON of the dataset's synthesis section, or of the keys `job` uses."""
+
+    def settings(wildcards):
+        section = synthesis(wildcards.dataset)
+        keys = SYNTHESIS_KEYS[job] if job else section
+        return as_json({k: section[k] for k in keys if k in section})
+
+    return settings
 
 
 def synthesis_file(dataset, model, kind):
@@ -135,7 +154,8 @@ def judge_train_settings(wildcards):
     judge = synthesis(wildcards.dataset).get("judge")
     if not judge:
         raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
-    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, **judge["train"]})
+    # A standard model, selected by clean validation accuracy unless the judge section says otherwise.
+    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, "selection": "clean", **judge["train"]})
 
 
 def synthesis_shell(command, extra=""):

@@ -53,7 +53,7 @@ rule class_seeds:
     output:
         f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
     params:
-        settings=synthesis_settings,
+        settings=synthesis_settings("class_seeds"),
     log:
         f"{RESULTS}/logs/class_seeds/{{dataset}}.log",
     conda:
@@ -72,7 +72,7 @@ rule generate_classes:
         synthesis_file("{dataset}", "{model}", "generated"),
     params:
         model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings,
+        settings=synthesis_settings("generate_classes"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/generate_classes/{{dataset}}/{{model}}.log",
@@ -93,7 +93,7 @@ rule invert_representations:
         synthesis_file("{dataset}", "{model}", "inversions"),
     params:
         model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings,
+        settings=synthesis_settings("invert_representations"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/invert_representations/{{dataset}}/{{model}}.log",
@@ -114,7 +114,7 @@ rule visualise_features:
         synthesis_file("{dataset}", "{model}", "features"),
     params:
         model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings,
+        settings=synthesis_settings("visualise_features"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/visualise_features/{{dataset}}/{{model}}.log",
@@ -137,7 +137,7 @@ rule synthesis_metrics:
         f"{RESULTS}/synthesis/{{dataset}}/metrics.json",
     params:
         model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings,
+        settings=synthesis_settings("synthesis_metrics"),
         device=config["device"],
         generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated")),
         inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions")),
@@ -186,7 +186,7 @@ rule plot_seeds:
     wildcard_constraints:
         number="[0-9]{2}",
     params:
-        settings=synthesis_settings,
+        settings=synthesis_settings(),
         check=lambda wc: synthesis_figure_entry(wc, "seeds"),
     log:
         f"{RESULTS}/logs/plot_seeds/fig{{number}}_{{dataset}}.log",
@@ -207,7 +207,7 @@ rule plot_generation:
     wildcard_constraints:
         number="[0-9]{2}",
     params:
-        settings=synthesis_settings,
+        settings=synthesis_settings(),
         check=lambda wc: synthesis_figure_entry(wc, "generation"),
         generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated")),
     log:
@@ -228,7 +228,7 @@ rule plot_inversions:
     wildcard_constraints:
         number="[0-9]{2}",
     params:
-        settings=synthesis_settings,
+        settings=synthesis_settings(),
         block=lambda wc: synthesis_figure_entry(wc, "inversion"),
         inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions")),
     log:
@@ -249,7 +249,7 @@ rule plot_features:
     wildcard_constraints:
         number="[0-9]{2}",
     params:
-        settings=synthesis_settings,
+        settings=synthesis_settings(),
         entry=lambda wc: synthesis_figure_entry(wc, "visualisation"),
         features=lambda wc: name_path_args(synthesis_files(wc.dataset, "features")),
     log:
