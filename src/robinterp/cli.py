@@ -528,8 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--title", required=True)
     sp.add_argument("--out", nargs="+", required=True, type=Path)
 
-    def synthesis_args(sp, model: bool = True):
-        sp.add_argument("--data", required=True, help="prepared dataset folder or its meta.json")
+    def synthesis_args(sp, *, data: bool = True, model: bool = True):
+        if data:
+            sp.add_argument("--data", required=True, help="prepared dataset folder or its meta.json")
         if model:
             sp.add_argument("--model", required=True, help="model file written by train")
             sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std (checked against the file)")
@@ -589,15 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", nargs="+", required=True, type=Path)
 
     sp = add("plot-inversions", cmd_plot_inversions, "representation inversion (Figs. 4, 11 / 8, 18)")
-    sp.add_argument("--settings", required=True)
-    sp.add_argument("--where", default="synthesis")
+    synthesis_args(sp, data=False, model=False)
     sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ... (column order)")
     sp.add_argument("--block", type=int, required=True, help="which block of inversion_rows targets (0 = first)")
     sp.add_argument("--out", nargs="+", required=True, type=Path)
 
     sp = add("plot-features", cmd_plot_features, "feature visualisation (Figs. 5, 12 / 9, 15)")
-    sp.add_argument("--settings", required=True)
-    sp.add_argument("--where", default="synthesis")
+    synthesis_args(sp, data=False, model=False)
     sp.add_argument("--features", nargs="+", required=True, help="MODEL=features.npz ... (row order)")
     sp.add_argument("--entry", type=int, required=True, help="index into visualisation.coordinates")
     sp.add_argument("--out", nargs="+", required=True, type=Path)
