@@ -146,6 +146,37 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(digits, tmp_path, caplog)
     assert [h["epoch"] for h in other_seed.history] == [1, 2]
 
 
+LINF = AttackSpec("linf", 0.1, 0.05, 2, random_start=True)
+
+
+@pytest.mark.parametrize("method", [
+    {"objective": {"name": "sgt", "mask_fraction": 0.3}, "attack": None},
+    {"objective": {"name": "asgt", "mask_fraction": 0.3}, "attack": LINF},
+    {"objective": {"name": "int", "weight": 0.01}, "attack": LINF},
+    {"objective": {"name": "int2", "weight": 0.01, "adversarial_ce": True}, "attack": LINF},
+    {"objective": {"name": "gradnorm", "weight": 1.0}, "attack": None},
+], ids=["sgt", "asgt", "int", "int2-adv", "gradnorm"])
+def test_every_objective_trains_through_the_one_loop_and_resumes(digits, tmp_path, method):
+    """One loop, one checkpoint format, one history for every training method (issue 6)."""
+    settings = _settings(epochs=2, selection="clean", val_attack=None, **method)
+    full = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "full.pt")
+    assert [h["epoch"] for h in full.history] == [1, 2] and all(np.isfinite(h["train_loss"]) for h in full.history)
+    if method["objective"]["name"] != "asgt":  # the resume check once, on the objective with most random draws
+        return
+    train(_model(), digits, dataclasses.replace(settings, epochs=1), seed=0, device=CPU,
+          checkpoint_path=tmp_path / "half.pt")
+    resumed = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "half.pt")
+    for key, value in full.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+
+
+def test_an_objective_without_its_attack_is_refused_when_configured():
+    with pytest.raises(Exception, match="needs an attack"):
+        _settings(objective={"name": "asgt", "mask_fraction": 0.3}, attack=None)
+    with pytest.raises(Exception, match="unknown training objective 'sgd'"):
+        _settings(objective={"name": "sgd"})
+
+
 def test_resume_refuses_a_checkpoint_of_another_architecture(digits, tmp_path):
     path = tmp_path / "other.pt"
     train(_model(), digits, _settings(epochs=1, attack=None), seed=0, device=CPU, checkpoint_path=path)

@@ -141,11 +141,12 @@ def cmd_evaluate(args) -> None:
     from robinterp.data.store import load_prepared
     from robinterp.evaluation import evaluate_accuracy
     from robinterp.io import write_json
-    from robinterp.settings import AttackSpec, from_dict, parse_json_argument
+    from robinterp.attack_suite import SuiteAttack
+    from robinterp.settings import from_dict, parse_json_argument
 
     _set_threads(args.threads)
     settings = parse_json_argument(args.settings, "--settings")
-    attacks = {name: from_dict(AttackSpec, spec, f"{args.where}.attacks.{name}")
+    attacks = {name: from_dict(SuiteAttack, {"kind": "pgd", **spec}, f"{args.where}.attacks.{name}")
                for name, spec in settings.get("attacks", {}).items()}
     data = load_prepared(args.data)
     test = data["test"]

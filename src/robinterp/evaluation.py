@@ -25,7 +25,9 @@ def evaluate_accuracy(model: nn.Module, split: Split, attacks: Mapping[str, Atta
     Args:
         model: classifier taking images in [0, 1]; evaluated in eval mode.
         split: images and labels.
-        attacks: name → attack; each adds a metric ``<name>_accuracy``.
+        attacks: name → attack (an :class:`~robinterp.attacks.AttackSpec` or a
+            :class:`~robinterp.attack_suite.SuiteAttack`: anything called as
+            ``attack(model, x, y, generator=…, amp=…)``); each adds a metric ``<name>_accuracy``.
         batch_size: images per batch.
         device: where to compute.
         indices: evaluate only these images of ``split`` (default: all).

@@ -72,6 +72,10 @@ class TrainSettings:
             adversarial accuracy, the paper's rule), ``"clean"`` or ``"last"``.
         val_attack: attack used for ``val_adv_accuracy`` during training.
         attack: the training attack (Algorithm 1); ``None`` = standard training.
+        objective: the training objective (config ``methods.<name>.objective``):
+            ``{"name": ..., <its settings>}`` for the other seeds' methods (``sgt``,
+            ``asgt``, ``int``, ``int2``, ``gradnorm``; see :mod:`robinterp.objectives`);
+            ``None`` = adversarial training with ``attack``, or standard training without.
         attack_in_train_mode: attack with BatchNorm in train mode (author's code).
         amp_bf16: bfloat16 autocast on CUDA.
         channels_last: channels-last memory format on CUDA.
@@ -92,6 +96,7 @@ class TrainSettings:
     selection: str = "mean_clean_adv"
     val_attack: AttackSpec | None = None
     attack: AttackSpec | None = None
+    objective: dict | None = None
     attack_in_train_mode: bool = False
     amp_bf16: bool = False
     channels_last: bool = False
@@ -108,6 +113,13 @@ class TrainSettings:
             raise ValueError("selection 'mean_clean_adv' needs val_attack")
         if self.selection != "last" and self.val_size <= 0:
             raise ValueError(f"selection {self.selection!r} needs val_size > 0")
+        self.training_objective()  # a bad objective section fails here, naming its key
+
+    def training_objective(self):
+        """The :mod:`robinterp.objectives` object of ``objective`` (and ``attack``)."""
+        from robinterp.objectives import make_objective
+
+        return make_objective(self.objective, "objective", has_attack=self.attack is not None)
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from robinterp.attacks import autocast
 from robinterp.data.batches import index_batches, load_batch
 from robinterp.data.store import Split
 from robinterp.distributed import DataParallel
 from robinterp.errors import CheckpointError, Preempted, TrainingDivergedError
 from robinterp.evaluation import evaluate_accuracy
 from robinterp.io import atomic_path
+from robinterp.objectives import StepContext
 from robinterp.preemption import StopRequest
 from robinterp.settings import TrainSettings
 
@@ -114,6 +113,8 @@ class _Loop:
         self.model, self.s, self.seed, self.device = model, s, seed, device
         self.parallel, self.stop, self.checkpoint_path = parallel, stop, checkpoint_path
         self.net = parallel.wrap(model, device)  # what the optimiser steps through; attacks use the bare model
+        self.objective = s.training_objective()
+        self.objective.check_model(model)  # e.g. CAM objectives need a trunk with feature maps
         self.optimizer = make_optimizer(model, s)
         self.scheduler = make_scheduler(self.optimizer, s)
         self.completed_epoch, self.best, self.history = 0, None, []
@@ -136,18 +137,13 @@ class _Loop:
         for b in range(state.next_batch, len(batches)):
             x, y = load_batch(split, batches[b], device, s.channels_last)
             x = s.augmentation(x, generator)
-            # Random numbers are drawn for the whole global batch on every process, then sharded,
-            # so N processes see exactly the augmentations and attack starts of one process.
+            # The objective draws its random numbers (attack starts, masks) for the whole global batch
+            # on every process and then takes this process's shard, so N processes see exactly the
+            # random draws of one process.
             shard = parallel.shard(len(y))
-            start = s.attack.threat.random_perturb(x, generator)[shard] if s.attack and s.attack.random_start \
-                else None
-            x, y = x[shard], y[shard]
-            if s.attack is not None:
-                x = s.attack(model, x, y, generator=generator, attack_in_train_mode=s.attack_in_train_mode,
-                             amp=s.amp_bf16, start=start)
-            with autocast(device, s.amp_bf16):
-                logits = self.net(x)
-            loss_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+            context = StepContext(self.net, model, generator, s.attack, s.amp_bf16, s.attack_in_train_mode)
+            loss_sum, logits = self.objective(context, x, y, shard)
+            y = y[shard]
             stop = float(self.stop is not None and self.stop.requested)
             stats = parallel.sum(torch.stack([loss_sum.detach().double(), (logits.argmax(1) == y).sum().double(),
                                               torch.tensor(len(y), dtype=torch.float64, device=device),

