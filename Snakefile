@@ -35,6 +35,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/report.smk"
 
 

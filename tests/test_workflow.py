@@ -6,6 +6,7 @@ same DAG as the demo and the paper (same rules, same code, seconds of compute).
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,27 @@ def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(t
     assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
 
 
+def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_path):
+    """Adding a method to the config adds its jobs (training, every analysis, its matrix row), nothing else."""
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    config["datasets"]["digits"]["methods"]["sgt"] = {
+        "attack": None, "objective": {"name": "sgt", "mask_fraction": 0.3, "weight": 1.0}, "train": {"epochs": 1}}
+    path = tmp_path / "sgt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "-p", "--configfile", str(path), "--directory", str(tmp_path))
+    text = out.stdout + out.stderr
+    train = [line for line in text.splitlines() if " robinterp train " in line and "/models/digits/sgt/" in line]
+    assert len(train) == 1
+    settings = json.loads(train[0].split("--train-settings '")[1].split("'")[0])
+    assert settings["objective"] == {"mask_fraction": 0.3, "name": "sgt", "weight": 1.0} and settings["epochs"] == 1
+    jobs = {(block.split(":")[0], m.group(1)) for block in re.split(r"\n(?:local)?rule ", text)
+            for m in [re.search(r"wildcards: .*model=(\w+)", block)] if m}
+    for rule in ("evaluate_model", "attribute_model", "generate_classes", "invert_representations",
+                 "robustness_curves", "etmann_analysis"):
+        assert (rule, "sgt") in jobs, rule
+    assert ("visualise_features", "standard") in jobs and ("visualise_features", "sgt") not in jobs  # figures only
+
+
 def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     bad = tmp_path / "bad.yaml"
     text = (REPO / ".test" / "config.yaml").read_text().replace("epochs: 2", "epoch: 2")
@@ -109,11 +131,18 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
                          "fig11_digits_inversion", "fig05_digits_features", "fig12_digits_features"]
     for figure in synthesis_figures:
         assert (results / f"{figure}.png").stat().st_size > 10_000 and (results / f"{figure}.pdf").exists()
+    with open(results / "digits" / "methods_matrix.csv", newline="") as f:
+        matrix = {(r["model"], r["metric"]) for r in csv.DictReader(f)}
+    assert {(m, k) for m in ("standard", "robust_l2") for k in ("clean_accuracy", "alignment_mean", "fid_judge",
+                                                                 "median_boundary_distance")} <= matrix
+    for figure in ("fig_robustness_digits", "fig_etmann_digits_summary", "fig_etmann_digits_scatter"):
+        assert (results / f"{figure}.png").stat().st_size > 10_000
     report = (results / "report.html").read_text()
     for name in ["table1_accuracy", "table2_fid", "table3_inversion_distance", "table7_attribution",
                  *synthesis_figures]:
         assert name in report, name
-    assert report.count("<img ") == 4 + len(synthesis_figures)  # training curves, 3 attribution figures
+    # training curves, 3 attribution figures, the synthesis figures, curves, 2 Etmann figures, the matrix
+    assert report.count("<img ") == 4 + len(synthesis_figures) + 4
     logs = results / "logs"
     assert "inversion [1–6 of 6]: step 5/5" in (logs / "invert_representations" / "digits" / "standard.log").read_text()
     assert "epoch 2/2 done" in (logs / "train_model" / "digits" / "robust_l2.log").read_text()

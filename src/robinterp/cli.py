@@ -447,6 +447,95 @@ def cmd_report(args) -> None:
     log.info("wrote %s", args.out)
 
 
+# --- the other seeds' analyses: robustness curves, Etmann's analysis, the methods matrix -----------------------------
+
+def _eval_model(args):
+    """Data, model (eval mode, on the job's device) and device of a per-model analysis job."""
+    from robinterp.data.store import load_prepared
+
+    _set_threads(args.threads)
+    data = load_prepared(args.data)
+    device = _device(args.device)
+    return data, _load_classifier(args.model, args.model_settings, data, device), device
+
+
+def _first_images(n_test: int, limit):
+    """Indices of the first ``limit`` test images (all of them for None)."""
+    import numpy as np
+
+    return np.arange(n_test if limit is None else min(n_test, int(limit)))
+
+
+def cmd_robustness_curves(args) -> None:
+    from robinterp.attack_suite import SuiteAttack, robustness_curve
+    from robinterp.io import write_json
+    from robinterp.settings import from_dict, parse_json_argument
+
+    settings = parse_json_argument(args.settings, "--settings")
+    data, model, device = _eval_model(args)
+    test = data["test"]
+    indices = _first_images(len(test), settings.get("max_examples"))
+    curves = {}
+    for name, curve in settings["attacks"].items():
+        attack = from_dict(SuiteAttack, {"kind": "pgd", **curve["attack"]}, f"{args.where}.attacks.{name}.attack")
+        curves[name] = robustness_curve(model, test, attack, curve["eps"], batch_size=settings["batch_size"],
+                                        device=device, indices=indices, seed=args.seed)
+        log.info("%s: %s", name, ", ".join(f"ε {p['eps']:g}: {p['accuracy']:.1f}%" for p in curves[name]))
+    write_json(args.out, curves)
+
+
+def cmd_plot_robustness_curves(args) -> None:
+    from robinterp.io import read_json
+    from robinterp.matrix import plot_robustness_curves
+
+    plot_robustness_curves({m: read_json(p) for m, p in _pairs(args.curves, "--curves").items()}, args.title,
+                           args.out)
+
+
+def cmd_etmann(args) -> None:
+    from robinterp.etmann import per_image_analysis, summary
+    from robinterp.io import write_json
+    from robinterp.settings import parse_json_argument
+
+    s = parse_json_argument(args.settings, "--settings")
+    data, model, device = _eval_model(args)
+    test = data["test"]
+    analysis = per_image_analysis(model, test, _first_images(len(test), s["n_images"]), batch_size=s["batch_size"],
+                                  device=device, eps_max=s["eps_max"], steps=s["steps"],
+                                  step_size_ratio=s["step_size_ratio"], bisection_steps=s["bisection_steps"],
+                                  seed=s.get("seed", 0))
+    _save_arrays(args.out_arrays, analysis)
+    write_json(args.out_summary, summary(analysis))
+
+
+def cmd_plot_etmann(args) -> None:
+    from robinterp.etmann import plot_alignment_vs_robustness, plot_per_image_scatter, summary
+
+    analyses = {m: _load_arrays(p) for m, p in _pairs(args.analyses, "--analyses").items()}
+    order = [m for m in args.gradnorm_order.split(",") if m] if args.gradnorm_order else None
+    plot_alignment_vs_robustness({m: summary(a) for m, a in analyses.items()}, args.out_summary,
+                                 gradnorm_order=order, title=f"{args.title}: median alignment vs robustness")
+    plot_per_image_scatter(analyses, args.out_scatter, title=f"{args.title}: per test image")
+
+
+def cmd_methods_matrix(args) -> None:
+    from robinterp.io import read_json
+    from robinterp.matrix import matrix_metrics, matrix_rows, plot_methods_matrix
+    from robinterp.tables import write_table
+
+    sources = {kind: _pairs(getattr(args, kind), f"--{kind}") for kind in ("evaluation", "attribution", "etmann")}
+    synthesis = read_json(args.synthesis)
+    models = list(sources["evaluation"])
+    for kind, paths in sources.items():
+        if list(paths) != models:
+            raise RobinterpError(f"--{kind} names methods {list(paths)}, --evaluation {models}")
+    rows = {m: matrix_metrics(read_json(sources["evaluation"][m]), read_json(sources["attribution"][m]),
+                              synthesis.get(m, {}), read_json(sources["etmann"][m])) for m in models}
+    write_table(args.out_csv, matrix_rows(args.dataset, rows))
+    plot_methods_matrix(rows, f"{args.dataset}: methods × metrics", args.out_figure)
+    log.info("wrote %s (%d methods × %d metrics)", args.out_csv, len(rows), len(next(iter(rows.values()))))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robinterp", description=__doc__.split("\n\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -608,6 +697,46 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", required=True, help="JSON of the run's config")
     sp.add_argument("--title", default="robinterp report")
     sp.add_argument("--out", required=True, type=Path)
+
+    def per_model_args(sp):
+        sp.add_argument("--data", required=True, help="prepared dataset folder or its meta.json")
+        sp.add_argument("--model", required=True, help="model file written by train")
+        sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std (checked against the file)")
+        sp.add_argument("--settings", required=True, help="JSON of the config section")
+        sp.add_argument("--device", default="auto")
+        sp.add_argument("--threads", type=int, default=None)
+        sp.add_argument("--where", default="", help="config path of the settings, for error messages")
+
+    sp = add("robustness-curves", cmd_robustness_curves, "accuracy against ε under each configured attack")
+    per_model_args(sp)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True, type=Path, help="JSON: attack → [{eps, accuracy}]")
+
+    sp = add("plot-robustness-curves", cmd_plot_robustness_curves, "robustness curves, one line per method")
+    sp.add_argument("--curves", nargs="+", required=True, help="MODEL=curves.json ...")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--out", nargs="+", required=True, type=Path)
+
+    sp = add("etmann", cmd_etmann, "alignment, linearised robustness and boundary distance per test image")
+    per_model_args(sp)
+    sp.add_argument("--out-arrays", required=True, type=Path, help=".npz of the per-image values")
+    sp.add_argument("--out-summary", required=True, type=Path, help="JSON of medians and means")
+
+    sp = add("plot-etmann", cmd_plot_etmann, "Etmann et al. Figs. 2-5: alignment vs robustness")
+    sp.add_argument("--analyses", nargs="+", required=True, help="MODEL=etmann.npz ...")
+    sp.add_argument("--gradnorm-order", default="", help="comma-separated gradnorm methods, by weight")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--out-summary", nargs="+", required=True, type=Path)
+    sp.add_argument("--out-scatter", nargs="+", required=True, type=Path)
+
+    sp = add("methods-matrix", cmd_methods_matrix, "the methods x metrics matrix of one dataset (CSV and figure)")
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--evaluation", nargs="+", required=True, help="MODEL=eval.json ... (row order)")
+    sp.add_argument("--attribution", nargs="+", required=True, help="MODEL=attribution.json ...")
+    sp.add_argument("--etmann", nargs="+", required=True, help="MODEL=etmann summary.json ...")
+    sp.add_argument("--synthesis", required=True, help="metrics JSON of synthesis-metrics")
+    sp.add_argument("--out-csv", required=True, type=Path)
+    sp.add_argument("--out-figure", nargs="+", required=True, type=Path)
     return p
 
 

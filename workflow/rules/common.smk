@@ -50,8 +50,10 @@ def model_file(dataset, model):
 
 
 def train_settings(wildcards):
+    """The dataset's train section, with the method's own changes, attack and objective."""
     spec = DATASETS[wildcards.dataset]
-    return as_json({**spec["train"], **spec["methods"][wildcards.model]})
+    method = dict(spec["methods"][wildcards.model])
+    return as_json({**spec["train"], **method.pop("train", {}), **method})
 
 
 def accuracy_metrics(wildcards):
@@ -79,7 +81,7 @@ def attribution_arrays(wildcards):
     if figures[kind] != wildcards.number:
         raise ValueError(f"the {kind.replace('_', ' ')} figure of {wildcards.dataset} is fig{figures[kind]}, not "
                          f"fig{wildcards.number} (config: datasets.{wildcards.dataset}.attribution.figures.{kind})")
-    return {m: f"{RESULTS}/attribution/{wildcards.dataset}/{m}.npz" for m in methods(wildcards.dataset)}
+    return {m: f"{RESULTS}/attribution/{wildcards.dataset}/{m}.npz" for m in figure_methods(wildcards.dataset)}
 
 
 def attribution_metric_files():
@@ -134,9 +136,9 @@ def synthesis_file(dataset, model, kind):
     return f"{RESULTS}/synthesis/{dataset}/{model}/{kind}.npz"
 
 
-def synthesis_files(dataset, kind):
-    """Method → stored images of that kind, every method of the dataset (column order of the figures)."""
-    return {m: synthesis_file(dataset, m, kind) for m in methods(dataset)}
+def synthesis_files(dataset, kind, figure=False):
+    """Method → stored images of that kind: every method of the dataset, or those of the figures."""
+    return {m: synthesis_file(dataset, m, kind) for m in (figure_methods(dataset) if figure else methods(dataset))}
 
 
 def judge_file(dataset):
@@ -188,13 +190,40 @@ def synthesis_figures(dataset):
 
 def report_tables():
     return ([f"{RESULTS}/{table}.csv" for table in ACCURACY_TABLES] + [f"{RESULTS}/{t}.csv" for t in SYNTHESIS_TABLES]
-            + [f"{RESULTS}/table7_attribution.csv"])
+            + [f"{RESULTS}/table7_attribution.csv"] + [f"{RESULTS}/{d}/methods_matrix.csv" for d in DATASETS])
 
 
 def report_figures():
     return ([f"{RESULTS}/fig_training_{d}.png" for d in DATASETS]
-            + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)])
+            + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)]
+            + [path for d in DATASETS for path in methods_outputs(d) if path.endswith(".png")])
 
 
 def all_outputs():
     return sorted(set(report_tables() + report_figures())) + [f"{RESULTS}/report.html"]
+
+
+# --- the other seeds' analyses (workflow/rules/methods.smk) ---
+
+
+def figure_methods(dataset):
+    """The methods in the paper's side-by-side figures; tables and the matrix have every method."""
+    return DATASETS[dataset].get("figure_methods") or methods(dataset)
+
+
+def per_model_files(dataset, pattern):
+    """Method → `pattern` formatted with dataset and model, for every method of the dataset."""
+    return {m: pattern.format(results=RESULTS, dataset=dataset, model=m) for m in methods(dataset)}
+
+
+def gradnorm_order(dataset):
+    """The gradient-norm methods of a dataset, by increasing weight (the curve of Etmann Figs. 2-3)."""
+    weighted = [(spec["objective"]["weight"], m) for m, spec in DATASETS[dataset]["methods"].items()
+                if (spec.get("objective") or {}).get("name") == "gradnorm"]
+    return ",".join(m for _, m in sorted(weighted))
+
+
+def methods_outputs(dataset):
+    return [f"{RESULTS}/{dataset}/methods_matrix.csv", f"{RESULTS}/{dataset}/methods_matrix.png",
+            f"{RESULTS}/fig_robustness_{dataset}.png", f"{RESULTS}/fig_etmann_{dataset}_summary.png",
+            f"{RESULTS}/fig_etmann_{dataset}_scatter.png"]

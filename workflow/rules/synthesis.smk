@@ -200,7 +200,7 @@ rule plot_seeds:
 rule plot_generation:
     input:
         data=lambda wc: prepared(wc.dataset),
-        generated=lambda wc: list(synthesis_files(wc.dataset, "generated").values()),
+        generated=lambda wc: list(synthesis_files(wc.dataset, "generated", figure=True).values()),
     output:
         png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_generation.png", category="Figures"),
         pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_generation.pdf",
@@ -209,7 +209,7 @@ rule plot_generation:
     params:
         settings=synthesis_settings(),
         check=lambda wc: synthesis_figure_entry(wc, "generation"),
-        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated")),
+        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated", figure=True)),
     log:
         f"{RESULTS}/logs/plot_generation/fig{{number}}_{{dataset}}.log",
     conda:
@@ -221,7 +221,7 @@ rule plot_generation:
 
 rule plot_inversions:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "inversions").values()),
+        lambda wc: list(synthesis_files(wc.dataset, "inversions", figure=True).values()),
     output:
         png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.png", category="Figures"),
         pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.pdf",
@@ -230,7 +230,7 @@ rule plot_inversions:
     params:
         settings=synthesis_settings(),
         block=lambda wc: synthesis_figure_entry(wc, "inversion"),
-        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions")),
+        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions", figure=True)),
     log:
         f"{RESULTS}/logs/plot_inversions/fig{{number}}_{{dataset}}.log",
     conda:
@@ -242,7 +242,7 @@ rule plot_inversions:
 
 rule plot_features:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "features").values()),
+        lambda wc: list(synthesis_files(wc.dataset, "features", figure=True).values()),
     output:
         png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_features.png", category="Figures"),
         pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_features.pdf",
@@ -251,7 +251,7 @@ rule plot_features:
     params:
         settings=synthesis_settings(),
         entry=lambda wc: synthesis_figure_entry(wc, "visualisation"),
-        features=lambda wc: name_path_args(synthesis_files(wc.dataset, "features")),
+        features=lambda wc: name_path_args(synthesis_files(wc.dataset, "features", figure=True)),
     log:
         f"{RESULTS}/logs/plot_features/fig{{number}}_{{dataset}}.log",
     conda:
