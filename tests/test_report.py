@@ -269,3 +269,10 @@ def test_table_rows_with_difference():
 def test_table_rows_with_difference_rejects_non_numbers():
     with pytest.raises(ValueError, match="abc"):
         table_rows_with_difference([{"dataset": "d", "model": "m", "metric": "x", "value": "abc", "paper": ""}])
+
+
+def test_files_that_share_a_name_are_captioned_with_their_folder():
+    from robinterp.report import captions
+
+    assert captions(["r/cifar10/methods_matrix.csv", "r/mnist/methods_matrix.csv", "r/table2_fid.csv"]) == [
+        "cifar10/methods_matrix", "mnist/methods_matrix", "table2_fid"]

@@ -100,20 +100,20 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
         per_rule.setdefault(rule, []).append((job_id, wildcards))
     assert {r: len(j) for r, j in per_rule.items()} == {
         "prepare_data": 1, "train_model": 3, "evaluate_model": 2, "plot_training": 1, "accuracy_table": 1,
-        "select_attribution_images": 1, "attribute_model": 2, "plot_attributions": 1, "plot_attribution_grid": 2,
-        "attribution_table": 1, "train_judge": 1, "class_seeds": 1, "generate_classes": 2,
-        "invert_representations": 2, "visualise_features": 2, "synthesis_metrics": 1, "synthesis_table": 2,
-        "plot_seeds": 1, "plot_generation": 1, "plot_inversions": 2, "plot_features": 2, "report": 1,
-        "robustness_curves": 2, "plot_robustness_curves": 1, "etmann_analysis": 2, "plot_etmann": 1,
+        "select_attribution_images": 1, "attribute_model": 2, "explain_model": 2, "plot_attributions": 1,
+        "plot_attribution_grid": 2, "attribution_table": 1, "train_judge": 1, "class_seeds": 1,
+        "generate_classes": 2, "invert_representations": 2, "visualise_features": 2, "synthesis_metrics": 1,
+        "synthesis_table": 2, "plot_seeds": 1, "plot_generation": 1, "plot_inversions": 2, "plot_features": 2,
+        "report": 1, "robustness_curves": 2, "plot_robustness_curves": 1, "etmann_analysis": 2, "plot_etmann": 1,
         "methods_matrix": 1}, text[-3000:]
     robust_attempts = [j for j, w in per_rule["train_model"] if "robust_l2" in w]
     assert len(robust_attempts) == 2 and robust_attempts[0] == job
 
     # GPU for training (in the profile's GPU partition), none for data preparation.
     acct = _sacct(slurm_env, [j for j, _, _ in submitted])
-    gpu_rules = ("train_model", "evaluate_model", "attribute_model", "train_judge", "generate_classes",
-                 "invert_representations", "visualise_features", "synthesis_metrics", "robustness_curves",
-                 "etmann_analysis")
+    gpu_rules = ("train_model", "evaluate_model", "attribute_model", "explain_model", "train_judge",
+                 "generate_classes", "invert_representations", "visualise_features", "synthesis_metrics",
+                 "robustness_curves", "etmann_analysis")
     for job_id, _ in [job for rule in gpu_rules for job in per_rule[rule]]:
         assert acct[job_id]["partition"] == "gpu" and "gres/gpu=1" in acct[job_id]["tres"], acct[job_id]
     prepare = acct[per_rule["prepare_data"][0][0]]

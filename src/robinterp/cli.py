@@ -215,12 +215,16 @@ def cmd_attribute(args) -> None:
     device = _device(args.device)
     model = _load_classifier(args.model, args.model_settings, data, device)
     selection = read_json(args.selection)
-    arrays = explain_figures(model, data["test"], selection, s, device)
-    metrics = attribution_metrics(model, data["test"], selection, s, device)
-    with atomic_path(args.out_arrays) as tmp:
-        np.savez_compressed(tmp, **arrays, class_names=np.asarray(data.classes))
-    write_json(args.out_metrics, metrics)
-    log.info("metrics: %s", metrics)
+    if not (args.out_arrays or args.out_metrics):
+        raise RobinterpError("attribute: give --out-arrays (the figures' maps), --out-metrics (table 7), or both")
+    if args.out_arrays:
+        arrays = explain_figures(model, data["test"], selection, s, device)
+        with atomic_path(args.out_arrays) as tmp:
+            np.savez_compressed(tmp, **arrays, class_names=np.asarray(data.classes))
+    if args.out_metrics:
+        metrics = attribution_metrics(model, data["test"], selection, s, device)
+        write_json(args.out_metrics, metrics)
+        log.info("metrics: %s", metrics)
 
 
 def _load_attributions(pairs: list[str]) -> tuple[dict, dict]:
@@ -589,8 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--selection", required=True, help="JSON written by select-attribution-images")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--threads", type=int, default=None)
-    sp.add_argument("--out-arrays", required=True, type=Path, help=".npz: images, labels, predictions, ig, shap")
-    sp.add_argument("--out-metrics", required=True, type=Path, help="metrics JSON")
+    sp.add_argument("--out-arrays", type=Path, help=".npz: images, labels, predictions, ig, shap (the figures)")
+    sp.add_argument("--out-metrics", type=Path, help="metrics JSON (table 7)")
     sp.add_argument("--where", default="attribution")
 
     sp = add("plot-attributions", cmd_plot_attributions, "the 3-sample IG/SHAP figure (paper Fig. 2/6)")

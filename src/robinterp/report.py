@@ -150,8 +150,8 @@ def build_report(tables: Sequence[str | Path], figures: Sequence[str | Path], co
         RobinterpError: a table or figure file is missing (naming it and the workflow rule that makes it), a CSV
             lacks the long-schema columns or holds a non-number value, or a figure is not a PNG file.
     """
-    table_sections = [_table_section(Path(path)) for path in tables]
-    figure_sections = [_figure_section(Path(path)) for path in figures]
+    table_sections = [_table_section(Path(p), c) for p, c in zip(tables, captions(tables))]
+    figure_sections = [_figure_section(Path(p), c) for p, c in zip(figures, captions(figures))]
     if versions is None:
         versions = software_versions()
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -264,16 +264,23 @@ def figure_html(caption: str, png: bytes) -> str:
             f"<figcaption>{_esc(caption)}</figcaption>\n</figure>")
 
 
-def _table_section(path: Path) -> str:
+def captions(paths: Sequence[str | Path]) -> list[str]:
+    """Each file's caption: its stem, or ``folder/stem`` where several files share the stem
+    (``results/cifar10/methods_matrix.csv`` and ``results/smallimagenet150/methods_matrix.csv``)."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{Path(p).parent.name}/{stem}" if stems.count(stem) > 1 else stem for p, stem in zip(paths, stems)]
+
+
+def _table_section(path: Path, caption: str) -> str:
     """The report section of the long-schema CSV ``path`` (reads and checks it)."""
     rows = _read_long_table(path)
-    return f'<section id="{_section_id("table", path.stem)}">\n{table_html(path.stem, rows)}\n</section>'
+    return f'<section id="{_section_id("table", caption)}">\n{table_html(caption, rows)}\n</section>'
 
 
-def _figure_section(path: Path) -> str:
+def _figure_section(path: Path, caption: str) -> str:
     """The report section of the PNG figure ``path`` (reads and checks it)."""
     png = _read_png(path)
-    return f'<section id="{_section_id("figure", path.stem)}">\n{figure_html(path.stem, png)}\n</section>'
+    return f'<section id="{_section_id("figure", caption)}">\n{figure_html(caption, png)}\n</section>'
 
 
 def _plain(obj: Any) -> Any:
@@ -329,8 +336,7 @@ def _contents(tables: Sequence[str | Path], figures: Sequence[str | Path]) -> st
         figures: the figure files, in report order.
     """
     def links(kind: str, paths: Sequence[str | Path]) -> str:
-        return "".join(f'<li><a href="#{_section_id(kind, Path(p).stem)}">{_esc(Path(p).stem)}</a></li>'
-                       for p in paths)
+        return "".join(f'<li><a href="#{_section_id(kind, c)}">{_esc(c)}</a></li>' for c in captions(paths))
 
     return (f'<nav>\n<h2>Contents</h2>\n<ul>{links("table", tables)}{links("figure", figures)}'
             f'<li><a href="#config">config</a></li><li><a href="#versions">software versions</a></li></ul>\n</nav>')

@@ -279,7 +279,7 @@ def inversion_pairs(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, 
 
 
 def noise_images(n: int, shape: Sequence[int], mean: float, std: float, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian noise images N(mean, std²) clamped to [0, 1]: the starts of "inversion 2" and of feature visualisation."""
+    """Gaussian noise N(mean, std²) clamped to [0, 1]: the starts of "inversion 2" and of feature visualisation."""
     return (mean + std * torch.randn(n, *shape, generator=generator)).clamp(0.0, 1.0)
 
 

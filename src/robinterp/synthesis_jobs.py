@@ -187,7 +187,8 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
             d = np.linalg.norm(features(inv[f"inverted_{source}"])["distance"] - originals, axis=1)
             difference = (inv[f"inverted_{source}"].astype(np.float64) - inv["originals"]) / 255.0
             pixels = np.linalg.norm(difference.reshape(len(difference), -1), axis=1)
-            out[model] |= {f"{distance_name}_{source}": float(d.mean()), f"{distance_name}_{source}_std": float(d.std()),
+            out[model] |= {f"{distance_name}_{source}": float(d.mean()),
+                           f"{distance_name}_{source}_std": float(d.std()),
                            f"pixel_l2_{source}": float(pixels.mean())}
         log.info("%s: %s", model, out[model])
     idx = real_data_sample(train, n_generated, s)

@@ -26,8 +26,7 @@ rule attribute_model:
         model=lambda wc: model_file(wc.dataset, wc.model),
         selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
     output:
-        arrays=f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz",
-        metrics=f"{RESULTS}/attribution/{{dataset}}/{{model}}.json",
+        f"{RESULTS}/attribution/{{dataset}}/{{model}}.json",
     params:
         model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
         settings=attribution_settings,
@@ -42,8 +41,34 @@ rule attribute_model:
     shell:
         "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
-        " --device {params.device} --threads {threads} --out-arrays {output.arrays:q}"
-        " --out-metrics {output.metrics:q} --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
+        " --device {params.device} --threads {threads} --out-metrics {output:q}"
+        " --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
+
+
+# The maps of the figures, only for the methods the figures show (figure_methods).
+rule explain_model:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+        model=lambda wc: model_file(wc.dataset, wc.model),
+        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+    output:
+        f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz",
+    params:
+        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        settings=attribution_settings,
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
+    threads: 2
+    conda:
+        "../../envs/robinterp.yaml"
+    shell:
+        "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
+        " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
+        " --device {params.device} --threads {threads} --out-arrays {output:q}"
+        " --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
 
 
 rule plot_attributions:
