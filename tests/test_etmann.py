@@ -19,6 +19,7 @@ from robinterp.data.store import Split
 from robinterp.etmann import (boundary_distance, linearised_robustness, per_image_analysis,
                               plot_alignment_vs_robustness, plot_per_image_scatter, summary)
 from robinterp.models import Classifier
+from tinymodels import one_thread
 
 CPU = torch.device("cpu")
 SHAPE = (1, 4, 4)
@@ -27,10 +28,8 @@ D = 16
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor) -> Classifier:

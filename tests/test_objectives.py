@@ -19,6 +19,7 @@ from robinterp.models import Classifier, build_model
 from robinterp.objectives import (ASGT, SGT, Adversarial, GradNorm, Int, Int2, Standard, StepContext,
                                   class_activation_maps, input_saliency, logits_and_feature_maps, make_objective,
                                   masked_pixel_count)
+from tinymodels import one_thread
 
 C, H, W, K = 2, 4, 4, 3
 MEAN, STD = [0.5, 0.4], [0.25, 0.2]
@@ -26,11 +27,8 @@ MEAN, STD = [0.5, 0.4], [0.25, 0.2]
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a busy machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield
 
 
 def _gen(seed: int) -> torch.Generator:
