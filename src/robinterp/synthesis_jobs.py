@@ -131,9 +131,9 @@ def run_visualisation(model: Classifier, test: Split, s: SynthesisSettings) -> d
     return out
 
 
-def _metric_prefix(extractor: FeatureExtractor) -> tuple[str, str]:
-    """Names of the FID and distance metrics: the paper's for Inception, ``*_judge`` otherwise."""
-    return ("fid", "inception192_l2") if extractor.name == "inception" else ("fid_judge", "judge_l2")
+def _metric_names(features: str) -> tuple[str, str]:
+    """Names of the FID and distance metrics of an extractor: the paper's for Inception, ``*_judge`` otherwise."""
+    return ("fid", "inception192_l2") if features == "inception" else ("fid_judge", "judge_l2")
 
 
 def real_data_sample(train: Split, n: int, s: SynthesisSettings) -> np.ndarray:
@@ -162,7 +162,7 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
     Returns:
         model → metrics, plus ``"real_data"``.
     """
-    fid_name, distance_name = _metric_prefix(extractor)
+    fid_name, distance_name = _metric_names(extractor.name)
 
     def features(images: np.ndarray) -> dict[str, np.ndarray]:
         return extract_features(extractor, images, batch_size=s.feature_batch_size, device=device)
@@ -202,7 +202,7 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
 
 def table_metrics(features: str, judge: bool) -> tuple[list[str], list[str]]:
     """Metric columns of the FID table and of the inversion-distance table, in order."""
-    fid_name, distance_name = ("fid", "inception192_l2") if features == "inception" else ("fid_judge", "judge_l2")
+    fid_name, distance_name = _metric_names(features)
     fid_table = [fid_name] + (["judge_accuracy"] if judge else [])
     distance_table = [f"{distance_name}_{s}{suffix}" for s in SOURCES for suffix in ("", "_std")]
     return fid_table, distance_table + [f"pixel_l2_{s}" for s in SOURCES]
