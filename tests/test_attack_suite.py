@@ -14,6 +14,8 @@ Checks:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -151,6 +153,7 @@ def test_suite_fgsm_and_mifgsm_run_the_functions(trained):
     (dict(kind="fgsm", norm="linf", eps=0.1, random_start=True), "random_start"),
     (dict(kind="autoattack", norm="linf", eps=0.1, use_best=True), "use_best"),
     (dict(kind="autoattack", norm="linf", eps=0.1, version="fast"), "version"),
+    (dict(kind="autoattack", norm="linf", eps=0.1, max_examples=0), "max_examples"),
 ])
 def test_suite_attack_validation_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
@@ -247,6 +250,23 @@ def test_robustness_curve_point_equals_evaluate_accuracy(trained):
     curve = robustness_curve(model, split, spec, [2.0, 0.5], batch_size=16, device=CPU, indices=indices, seed=3)
     ref = evaluate_accuracy(model, split, {"a": spec.at_eps(0.5)}, batch_size=16, device=CPU, indices=indices, seed=3)
     assert curve[1]["accuracy"] == pytest.approx(ref["a_accuracy"])
+
+
+def test_an_attack_with_max_examples_attacks_only_the_first_images(trained):
+    """AutoAttack-on-a-subset: the limited attack's accuracy is over the first N images, the rest unchanged."""
+    from robinterp.evaluation import evaluate_accuracy
+
+    model, split, x, y = trained
+    full = SuiteAttack("pgd", "l2", eps=1.0, step_size=0.25, steps=4)
+    subset = dataclasses.replace(full, max_examples=20)
+    both = evaluate_accuracy(model, split, {"subset": subset, "full": full}, batch_size=16, device=CPU,
+                             indices=np.arange(40))
+    first = evaluate_accuracy(model, split, {"full": full}, batch_size=16, device=CPU, indices=np.arange(20))
+    assert (both["n"], both["n_full"], both["n_subset"]) == (40, 40, 20)
+    assert both["subset_accuracy"] == pytest.approx(first["full_accuracy"])
+    assert both["clean_accuracy"] == pytest.approx(_accuracy(model, x[:40], y[:40]))
+    curve = robustness_curve(model, split, subset, [0.0, 1.0], batch_size=16, device=CPU, indices=np.arange(40))
+    assert [p["accuracy"] for p in curve] == pytest.approx([first["clean_accuracy"], first["full_accuracy"]])
 
 
 def test_fgsm_and_mifgsm_curves_fall_with_eps(trained):

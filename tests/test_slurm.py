@@ -17,15 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm"
 STATE = Path(os.environ.get("ROBINTERP_SLURM_DIR", "/tmp/robinterp-slurm"))
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile", str(REPO / "slurm")]
-# What a user on a small cluster would override on the command line: threads to fit the
-# (two-core) node, and the plugin's first status check, 40 s by default, to keep the test short.
-OVERRIDES = ["--set-threads", "prepare_data=1", "train_model=1", "evaluate_model=1",
-             "--slurm-init-seconds-before-status-checks", "2"]
+# What a user on a small cluster would override on the command line: one thread per job for
+# every rule the profile gives more (two jobs share the two-core node), and quicker status
+# checks (the plugin's first after 40 s, then every 10 s, by default) to keep the test short.
+_PROFILE_THREADS = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())["set-threads"]
+OVERRIDES = ["--set-threads", *[f"{rule}=1" for rule in _PROFILE_THREADS],
+             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(\S*?)/?\d*\.log\)")
 
 
@@ -140,7 +143,7 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     # A request SLURM cannot satisfy fails at once, with SLURM's reason in Snakemake's output.
     tic = time.monotonic()
     bad = subprocess.run([*SNAKEMAKE, *OVERRIDES, "--configfile", ".test/config.yaml", "--directory", str(tmp_path),
-                          "--set-resources", "train_model:gpu=2", "train_model:slurm_partition=gpu",
+                          "--set-resources", "train_model:gpu=3", "train_model:slurm_partition=gpu",
                           "--forcerun", "train_model", "results/test/models/digits/standard/model.pt"],
                          cwd=tmp_path, env=slurm_env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0

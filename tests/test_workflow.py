@@ -48,6 +48,15 @@ def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
             assert f"{tmp_path}/r/models/{dataset}/{model}/model.pt" in log
             assert f"{tmp_path}/r/eval/{dataset}/{model}.json" in log
     assert f"{tmp_path}/r/table1_accuracy.csv" in log and f"{tmp_path}/r/table4_accuracy.csv" in log
+    # MNIST, the dataset of the other seeds' MNIST experiments: its data, the seeds' methods, its tables and matrix
+    assert f"{tmp_path}/r/data/mnist/meta.json" in log
+    for model in ("standard", "robust_linf", "sgt", "asgt", "int", "int2_adv", "gradnorm_1"):
+        assert f"{tmp_path}/r/models/mnist/{model}/model.pt" in log, model
+        assert f"{tmp_path}/r/eval/mnist/{model}.json" in log, model
+    assert f"{tmp_path}/r/judge/mnist/model.pt" in log  # its FID features: a judge, not Inception
+    for output in ("mnist_accuracy.csv", "mnist_fid.csv", "mnist_inversion_distance.csv", "mnist/methods_matrix.csv",
+                   "fig_robustness_mnist.png", "fig_etmann_mnist_summary.png"):
+        assert f"{tmp_path}/r/{output}" in log, output
 
 
 @pytest.mark.parametrize("gpus", [1, 2, 4])

@@ -227,6 +227,10 @@ class SuiteAttack:
             pgd and mifgsm only.
         decay: MI-FGSM's momentum μ ≥ 0.
         version: AutoAttack's version (``"standard"``, ``"plus"``, ``"rand"``).
+        max_examples: attack only the first this many of the evaluated images (None: all),
+            for attacks too costly for a whole test set (RobustBench runs AutoAttack on
+            subsets too); :func:`robinterp.evaluation.evaluate_accuracy` and
+            :func:`robustness_curve` report the accuracy over those images.
 
     Invalid settings raise ``ValueError`` whose message starts with the name of the bad
     field (the settings layer turns it into a ``ConfigError``).
@@ -241,8 +245,11 @@ class SuiteAttack:
     use_best: bool = False
     decay: float = 1.0
     version: str = "standard"
+    max_examples: int | None = None
 
     def __post_init__(self):
+        if self.max_examples is not None:
+            _positive_int(self.max_examples, "max_examples")
         if self.kind not in SUITE_KINDS:
             raise ValueError(f"kind: unknown attack {self.kind!r}; use one of {SUITE_KINDS}")
         if self.norm not in _TORCHATTACKS_NORMS:
@@ -333,7 +340,8 @@ def robustness_curve(model: nn.Module, split: Split, attack: SuiteAttack, eps_va
         eps_values: the budgets ε ≥ 0 to evaluate, in the order wanted in the output.
         batch_size: images per batch.
         device: where to compute.
-        indices: evaluate only these images of ``split`` (default: all).
+        indices: evaluate only these images of ``split`` (default: all), the first
+            ``attack.max_examples`` of them where that is set.
         seed: seed of the attacks' random starts (and of AutoAttack's seeds).
         amp: bfloat16 autocast for the forward passes.
 
@@ -346,6 +354,7 @@ def robustness_curve(model: nn.Module, split: Split, attack: SuiteAttack, eps_va
     if any(not math.isfinite(e) or e < 0 for e in eps_values):
         raise ValueError(f"eps_values: every ε must be a finite number ≥ 0, got {eps_values}")
     indices = np.arange(len(split)) if indices is None else np.asarray(indices)
+    indices = indices[:attack.max_examples]
     if len(indices) == 0:
         raise ValueError("indices: no images to evaluate")
     specs = [attack.at_eps(e) if e > 0 else None for e in eps_values]

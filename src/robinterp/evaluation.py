@@ -28,6 +28,9 @@ def evaluate_accuracy(model: nn.Module, split: Split, attacks: Mapping[str, Atta
         attacks: name → attack (an :class:`~robinterp.attacks.AttackSpec` or a
             :class:`~robinterp.attack_suite.SuiteAttack`: anything called as
             ``attack(model, x, y, generator=…, amp=…)``); each adds a metric ``<name>_accuracy``.
+            An attack with a ``max_examples`` attribute that is not None (AutoAttack on a subset,
+            as RobustBench does for costly attacks) attacks only the first ``max_examples`` of
+            the evaluated images, and its accuracy is over those.
         batch_size: images per batch.
         device: where to compute.
         indices: evaluate only these images of ``split`` (default: all).
@@ -35,21 +38,32 @@ def evaluate_accuracy(model: nn.Module, split: Split, attacks: Mapping[str, Atta
         amp: bfloat16 autocast for forward passes.
 
     Returns:
-        ``{"clean_accuracy": …, "<name>_accuracy": …, "n": number of images}``.
+        ``{"n": number of images, "clean_accuracy": …, "<name>_accuracy": …, "n_<name>": images
+        attacked by <name>}``.
     """
     indices = np.arange(len(split)) if indices is None else indices
     generator = torch.Generator(device=device).manual_seed(seed)
+    n = len(indices)
+    limit = {name: min(n, getattr(attack, "max_examples", None) or n) for name, attack in attacks.items()}
     correct = {"clean": 0, **{name: 0 for name in attacks}}
-    n_batches = math.ceil(len(indices) / batch_size)
+    attacked = {name: 0 for name in attacks}
+    n_batches = math.ceil(n / batch_size)
     with model_mode(model, False):
         for b, (x, y) in enumerate(split_batches(split, indices, batch_size, device), 1):
             with torch.no_grad(), autocast(device, amp):
                 correct["clean"] += (model(x).argmax(1) == y).sum().item()
             for name, attack in attacks.items():
-                x_adv = attack(model, x, y, generator=generator, amp=amp)
+                take = min(len(y), limit[name] - attacked[name])
+                if take <= 0:
+                    continue
+                x_adv = attack(model, x[:take], y[:take], generator=generator, amp=amp)
                 with torch.no_grad(), autocast(device, amp):
-                    correct[name] += (model(x_adv).argmax(1) == y).sum().item()
+                    correct[name] += (model(x_adv).argmax(1) == y[:take]).sum().item()
+                attacked[name] += take
             if attacks and (b % 10 == 0 or b == n_batches):
                 log.info("evaluated batch %d/%d", b, n_batches)
-    n = len(indices)
-    return {"n": n, **{f"{name}_accuracy": 100.0 * c / n for name, c in correct.items()}}
+    out = {"n": n, "clean_accuracy": 100.0 * correct["clean"] / n}
+    for name in attacks:
+        out[f"{name}_accuracy"] = 100.0 * correct[name] / attacked[name] if attacked[name] else math.nan
+        out[f"n_{name}"] = attacked[name]
+    return out

@@ -35,7 +35,7 @@ rule attribute_model:
         f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -61,7 +61,7 @@ rule explain_model:
         f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:

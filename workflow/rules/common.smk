@@ -10,6 +10,9 @@ from snakemake.settings.types import DeploymentMethod
 RESULTS = config["results"]
 DATASETS = config["datasets"]
 ACCURACY_TABLES = {spec["accuracy_table"]: name for name, spec in DATASETS.items()}
+# Threads of each compute job (torch's intra-op threads); the SLURM profile sets its own per rule.
+# On a small machine one thread per job lets jobs run side by side, which small models prefer.
+JOB_THREADS = config.get("threads_per_job", 2)
 
 # Every rule runs `python -m robinterp` from this checkout's src/. With --sdm conda
 # that is the rule's environment (envs/, dependencies only); otherwise it is the
@@ -62,8 +65,12 @@ def accuracy_metrics(wildcards):
 
 
 def accuracy_metric_names(wildcards):
+    """Clean accuracy, each attack's accuracy, and the image count of an attack run on a subset."""
     dataset = ACCURACY_TABLES[wildcards.table]
-    return ",".join(["clean_accuracy"] + [f"{a}_accuracy" for a in DATASETS[dataset]["evaluation"]["attacks"]])
+    names = ["clean_accuracy"]
+    for attack, spec in DATASETS[dataset]["evaluation"]["attacks"].items():
+        names += [f"{attack}_accuracy"] + ([f"n_{attack}"] if spec.get("max_examples") else [])
+    return ",".join(names)
 
 
 def name_path_args(mapping):

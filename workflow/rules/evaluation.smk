@@ -16,7 +16,7 @@ rule evaluate_model:
         f"{RESULTS}/logs/evaluate_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_model/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -18,7 +18,7 @@ rule robustness_curves:
         f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -60,7 +60,7 @@ rule etmann_analysis:
         f"{RESULTS}/logs/etmann_analysis/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/etmann_analysis/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:

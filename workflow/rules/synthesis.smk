@@ -37,7 +37,7 @@ rule train_judge:
         f"{RESULTS}/logs/train_judge/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_judge/{{dataset}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -78,7 +78,7 @@ rule generate_classes:
         f"{RESULTS}/logs/generate_classes/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/generate_classes/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -99,7 +99,7 @@ rule invert_representations:
         f"{RESULTS}/logs/invert_representations/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/invert_representations/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -120,7 +120,7 @@ rule visualise_features:
         f"{RESULTS}/logs/visualise_features/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/visualise_features/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -145,7 +145,7 @@ rule synthesis_metrics:
         f"{RESULTS}/logs/synthesis_metrics/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesis_metrics/{{dataset}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -24,7 +24,7 @@ rule train_model:
         f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
     shell:
