@@ -30,8 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robinterp.attribution import expected_gradients_shap, integrated_gradients, predicted_class
-from robinterp.models import build_model
+from robinterp.attribution.methods import expected_gradients_shap, integrated_gradients
+from robinterp.models.running import predicted_class
+from robinterp.models.architectures import build_model
 
 # The script runs as ``python benchmarks/bench_attribution.py``: make its sibling common.py importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

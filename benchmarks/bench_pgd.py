@@ -29,8 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from robinterp.attacks import L2Threat, pgd_attack
-from robinterp.models import build_model
+from robinterp.attacks.pgd import pgd_attack
+from robinterp.attacks.threats import L2Threat
+from robinterp.models.architectures import build_model
 
 # The script runs as ``python benchmarks/bench_pgd.py``: make its sibling common.py importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -37,9 +37,12 @@ from pathlib import Path
 
 import torch
 
-from robinterp.attacks import L2Threat, projected_gradient_ascent
-from robinterp.models import build_model
-from robinterp.synthesis import generate_classes, inversion_objective, invert_representations, representations
+from robinterp.attacks.ascent import projected_gradient_ascent
+from robinterp.attacks.threats import L2Threat
+from robinterp.models.architectures import build_model
+from robinterp.synthesis.ascent import representations
+from robinterp.synthesis.generation import generate_classes
+from robinterp.synthesis.inversion import inversion_objective, invert_representations
 
 # The script runs as ``python benchmarks/bench_synthesis.py``: make its sibling common.py importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

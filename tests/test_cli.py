@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
-from robinterp.cli import main
-from robinterp.settings import TrainSettings, from_dict
-from robinterp.errors import ConfigError
-from robinterp.tables import long_rows, read_table, write_table
+from robinterp.cli.main import main
+from robinterp.base.config import from_dict
+from robinterp.training.settings import TrainSettings
+from robinterp.base.errors import ConfigError
+from robinterp.base.tables import long_rows, read_table, write_table
 
 MODEL = json.dumps({"arch": "resnet_small", "mean": [0.1307], "std": [0.3081]})
 TRAIN = json.dumps({"epochs": 1, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "selection": "last"})
@@ -67,7 +68,7 @@ def test_module_entry_point_runs():
 def test_atomic_outputs_get_the_permissions_of_normally_created_files(tmp_path):
     import os
 
-    from robinterp.io import write_text
+    from robinterp.base.io import write_text
 
     old = os.umask(0o022)
     try:

@@ -17,7 +17,7 @@ from fakedata import make_cifar10_archive, truncate_file
 from robinterp.data import cifar10
 from robinterp.data.cifar10 import ARCHIVE_NAME, CIFAR10_URL, file_md5, prepare_cifar10
 from robinterp.data.store import load_prepared
-from robinterp.errors import DataError
+from robinterp.base.errors import DataError
 
 SMALL_COUNTS = {"train": 100, "test": 20}
 

@@ -8,7 +8,7 @@ import pytest
 from robinterp.data.mnist import prepare_mnist, read_idx
 from robinterp.data.prepare import prepare_dataset
 from robinterp.data.store import load_prepared
-from robinterp.errors import DataError
+from robinterp.base.errors import DataError
 
 COUNTS = {"train": 12, "test": 5}
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from robinterp.data.smallimagenet import MANIFEST_FILE, build_small_imagenet, import_image_folder, load_resized
 from robinterp.data.store import load_prepared
-from robinterp.errors import DataError
-from robinterp.io import read_json
+from robinterp.base.errors import DataError
+from robinterp.base.io import read_json
 
 WNIDS = [f"n0{i}000000" for i in (5, 1, 4, 2, 6, 3)]  # unsorted on purpose: class index = sorted position
 SORTED_WNIDS = sorted(WNIDS)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from robinterp.data.demo import prepare_demo_digits
-from robinterp.distributed import DataParallel
+from robinterp.training.distributed import DataParallel
 
 WORKER = Path(__file__).parent / "ddp" / "train_worker.py"
 

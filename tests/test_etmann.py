@@ -14,11 +14,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from robinterp.attribution import alignment
+from robinterp.attribution.metrics import alignment
 from robinterp.data.store import Split
-from robinterp.etmann import (boundary_distance, linearised_robustness, per_image_analysis,
-                              plot_alignment_vs_robustness, plot_per_image_scatter, summary)
-from robinterp.models import Classifier
+from robinterp.analysis.etmann import boundary_distance, linearised_robustness, per_image_analysis, summary
+from robinterp.analysis.figures import plot_alignment_vs_robustness, plot_per_image_scatter
+from robinterp.models.architectures import Classifier
 from tinymodels import one_thread
 
 CPU = torch.device("cpu")

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from robinterp.errors import DataError
-from robinterp.explanations import metric_names, select_images
+from robinterp.base.errors import DataError
+from robinterp.attribution.job import metric_names
+from robinterp.attribution.selection import select_images
 
 
 def test_selection_is_disjoint_reproducible_and_seeded():

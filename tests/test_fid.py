@@ -1,4 +1,4 @@
-"""Tests of robinterp.fid: the Fréchet distance against closed forms and pytorch-fid, the Inception weights
+"""Tests of robinterp.synthesis.fid and robinterp.synthesis.features: the Fréchet distance against closed forms and pytorch-fid, the Inception weights
 check/fetch, and the feature extractors.
 
 No test uses the real Inception weights (they cannot be downloaded here): the Inception tests build a
@@ -16,10 +16,11 @@ import pytest
 import torch
 from scipy import linalg
 
-from robinterp import fid
+from robinterp.data.batches import to_uint8
+from robinterp.synthesis import features, fid
 from robinterp.data.batches import to_device_batch
-from robinterp.errors import CheckpointError, RobinterpError
-from robinterp.models import build_model
+from robinterp.base.errors import CheckpointError, RobinterpError
+from robinterp.models.architectures import build_model
 
 CPU = torch.device("cpu")
 
@@ -165,28 +166,28 @@ def test_inception_constants_match_torch_fidelity_and_torch_hub():
     from torch.hub import HASH_REGEX
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-    assert fid.INCEPTION_URL == URL_INCEPTION_V3
-    assert fid.INCEPTION_FILENAME == URL_INCEPTION_V3.rsplit("/", 1)[-1]
-    assert fid.INCEPTION_SHA256_PREFIX == HASH_REGEX.search(fid.INCEPTION_FILENAME).group(1)
+    assert features.INCEPTION_URL == URL_INCEPTION_V3
+    assert features.INCEPTION_FILENAME == URL_INCEPTION_V3.rsplit("/", 1)[-1]
+    assert features.INCEPTION_SHA256_PREFIX == HASH_REGEX.search(features.INCEPTION_FILENAME).group(1)
 
 
 def test_check_missing_weights_says_where_and_how(tmp_path):
-    path = tmp_path / "weights" / fid.INCEPTION_FILENAME
+    path = tmp_path / "weights" / features.INCEPTION_FILENAME
     with pytest.raises(CheckpointError) as info:
-        fid.check_inception_weights(path)
+        features.check_inception_weights(path)
     message = str(info.value)
     assert isinstance(info.value, RobinterpError)
-    assert str(path) in message and fid.INCEPTION_URL in message
+    assert str(path) in message and features.INCEPTION_URL in message
     assert "snakemake fetch_inception_weights" in message
     assert "\n" not in message
 
 
 def test_check_weights_with_wrong_hash(tmp_path):
-    path = tmp_path / fid.INCEPTION_FILENAME
+    path = tmp_path / features.INCEPTION_FILENAME
     path.write_bytes(b"not the inception weights")
-    assert not _sha256(path).startswith(fid.INCEPTION_SHA256_PREFIX)
+    assert not _sha256(path).startswith(features.INCEPTION_SHA256_PREFIX)
     with pytest.raises(CheckpointError, match="sha256") as info:
-        fid.check_inception_weights(path)
+        features.check_inception_weights(path)
     assert str(path) in str(info.value)
 
 
@@ -194,16 +195,16 @@ def test_check_weights_with_matching_hash_returns_path(tmp_path):
     path = tmp_path / "w.pth"
     path.write_bytes(b"some weights")
     prefix = _sha256(path)[:8]
-    assert fid.check_inception_weights(str(path), sha256_prefix=prefix) == path
-    assert fid.check_inception_weights(path, sha256_prefix=prefix.upper()) == path
+    assert features.check_inception_weights(str(path), sha256_prefix=prefix) == path
+    assert features.check_inception_weights(path, sha256_prefix=prefix.upper()) == path
 
 
 def test_fetch_from_file_url(tmp_path):
     source = tmp_path / "server" / "weights.pth"
     source.parent.mkdir()
     source.write_bytes(b"\x00\x01weights" * 1000)
-    dest = tmp_path / "out" / fid.INCEPTION_FILENAME
-    got = fid.fetch_inception_weights(dest, url=source.as_uri(), sha256_prefix=_sha256(source)[:8])
+    dest = tmp_path / "out" / features.INCEPTION_FILENAME
+    got = features.fetch_inception_weights(dest, url=source.as_uri(), sha256_prefix=_sha256(source)[:8])
     assert got == dest
     assert dest.read_bytes() == source.read_bytes()
     assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no temporary file left
@@ -212,18 +213,18 @@ def test_fetch_from_file_url(tmp_path):
 def test_fetch_with_wrong_hash_leaves_nothing(tmp_path):
     source = tmp_path / "weights.pth"
     source.write_bytes(b"truncated")
-    dest = tmp_path / "out" / fid.INCEPTION_FILENAME
+    dest = tmp_path / "out" / features.INCEPTION_FILENAME
     with pytest.raises(CheckpointError, match="sha256"):
-        fid.fetch_inception_weights(dest, url=source.as_uri())  # default prefix: the official file's
+        features.fetch_inception_weights(dest, url=source.as_uri())  # default prefix: the official file's
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
 
 
 def test_fetch_failure_names_url_and_path(tmp_path):
     url = (tmp_path / "no-such-file.pth").as_uri()
-    dest = tmp_path / "out" / fid.INCEPTION_FILENAME
+    dest = tmp_path / "out" / features.INCEPTION_FILENAME
     with pytest.raises(RobinterpError) as info:
-        fid.fetch_inception_weights(dest, url=url)
+        features.fetch_inception_weights(dest, url=url)
     assert url in str(info.value) and str(dest) in str(info.value)
     assert list(dest.parent.iterdir()) == []
 
@@ -260,9 +261,9 @@ def random_inception_weights(tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def inception(random_inception_weights) -> fid.InceptionFeatures:
+def inception(random_inception_weights) -> features.InceptionFeatures:
     path, prefix = random_inception_weights
-    return fid.InceptionFeatures(path, sha256_prefix=prefix)
+    return features.InceptionFeatures(path, sha256_prefix=prefix)
 
 
 def test_inception_features_load_without_network(random_inception_weights, monkeypatch):
@@ -273,7 +274,7 @@ def test_inception_features_load_without_network(random_inception_weights, monke
 
     monkeypatch.setattr(tfi, "load_state_dict_from_url", no_network)
     path, prefix = random_inception_weights
-    extractor = fid.InceptionFeatures(path, sha256_prefix=prefix)
+    extractor = features.InceptionFeatures(path, sha256_prefix=prefix)
     assert extractor.name == "inception"
     assert not extractor.training and not extractor.net.training
     reference = torch.load(path, weights_only=True)
@@ -285,14 +286,14 @@ def test_inception_features_load_without_network(random_inception_weights, monke
 def test_inception_features_reject_file_with_other_hash(random_inception_weights):
     path, _ = random_inception_weights
     with pytest.raises(CheckpointError, match="sha256"):
-        fid.InceptionFeatures(path)  # the official prefix: the random file is not the official one
+        features.InceptionFeatures(path)  # the official prefix: the random file is not the official one
 
 
 def test_inception_features_reject_unloadable_file(tmp_path):
     path = tmp_path / "garbage.pth"
     path.write_bytes(b"this is not a torch file")
     with pytest.raises(CheckpointError, match="cannot load"):
-        fid.InceptionFeatures(path, sha256_prefix=_sha256(path)[:8])
+        features.InceptionFeatures(path, sha256_prefix=_sha256(path)[:8])
 
 
 @pytest.mark.parametrize("channels, size", [(1, 28), (3, 32)])
@@ -311,7 +312,7 @@ def test_inception_features_are_torch_fidelity_on_uint8(inception):
     """Grayscale uint8 NHWC → extract_features equals torch-fidelity's network on the RGB uint8 tensor."""
     rng = np.random.default_rng(9)
     images = rng.integers(0, 256, size=(3, 20, 20, 1), dtype=np.uint8)
-    got = fid.extract_features(inception, images, batch_size=2, device=CPU)
+    got = features.extract_features(inception, images, batch_size=2, device=CPU)
     rgb = torch.from_numpy(images).permute(0, 3, 1, 2).repeat(1, 3, 1, 1)
     fid_ref, distance_ref = inception.net(rgb)
     np.testing.assert_allclose(got["fid"], fid_ref.double().numpy(), rtol=1e-4, atol=1e-5)
@@ -330,8 +331,8 @@ def test_inception_network_stays_in_eval_mode(inception):
 def test_uint8_quantisation_round_trips_stored_images():
     values = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     x = to_device_batch(values, CPU)
-    assert torch.equal(fid._to_uint8(x).permute(0, 2, 3, 1), torch.from_numpy(values))
-    assert fid._to_uint8(torch.tensor([-0.5, 0.4 / 255, 0.6 / 255, 1.5])).tolist() == [0, 0, 1, 255]
+    assert torch.equal(to_uint8(x).permute(0, 2, 3, 1), torch.from_numpy(values))
+    assert to_uint8(torch.tensor([-0.5, 0.4 / 255, 0.6 / 255, 1.5])).tolist() == [0, 0, 1, 255]
 
 
 # --------------------------------------------------------------------------- JudgeFeatures and extract_features
@@ -344,7 +345,7 @@ def _tiny_judge() -> torch.nn.Module:
 
 def test_judge_features_are_the_representation():
     model = _tiny_judge().eval()
-    judge = fid.JudgeFeatures(model)
+    judge = features.JudgeFeatures(model)
     x = torch.rand(4, 1, 12, 12)
     out = judge(x)
     expected = model.representation(x)
@@ -355,14 +356,14 @@ def test_judge_features_are_the_representation():
 
 def test_extract_features_batching_does_not_change_values():
     model = _tiny_judge()
-    judge = fid.JudgeFeatures(model)
+    judge = features.JudgeFeatures(model)
     rng = np.random.default_rng(10)
     images = rng.integers(0, 256, size=(7, 12, 12, 1), dtype=np.uint8)
     model.eval()
     with torch.no_grad():
         whole = judge(to_device_batch(images, CPU))
     model.train()  # extract_features must run it in eval mode (BN running statistics) and restore the mode
-    got = fid.extract_features(judge, images, batch_size=3, device=CPU)
+    got = features.extract_features(judge, images, batch_size=3, device=CPU)
     assert model.training and all(m.training for m in model.modules())
     assert set(got) == {"fid", "distance"}
     for key in got:
@@ -375,4 +376,4 @@ def test_extract_features_batching_does_not_change_values():
                                                 (np.zeros((2, 4, 4, 1), np.uint8), 0)])
 def test_extract_features_rejects_bad_input(images, batch_size):
     with pytest.raises(ValueError):
-        fid.extract_features(fid.JudgeFeatures(_tiny_judge()), images, batch_size=batch_size, device=CPU)
+        features.extract_features(features.JudgeFeatures(_tiny_judge()), images, batch_size=batch_size, device=CPU)

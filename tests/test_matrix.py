@@ -2,7 +2,8 @@
 
 import pytest
 
-from robinterp.matrix import matrix_metrics, matrix_rows, plot_methods_matrix, plot_robustness_curves
+from robinterp.analysis.figures import plot_methods_matrix, plot_robustness_curves
+from robinterp.analysis.matrix import matrix_metrics, matrix_rows
 
 EVAL = {"n": 100, "clean_accuracy": 97.0, "pgd_l2_accuracy": 60.0, "pgd_linf_accuracy": 40.0}
 ATTRIBUTION = {"clean_accuracy": 96.0, "alignment_mean": 0.15, "alignment_std": 0.1, "ig_gini_mean": 0.5,

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from robinterp.errors import CheckpointError
-from robinterp.models import build_model, load_model, model_spec, save_model
+from robinterp.base.errors import CheckpointError
+from robinterp.models.architectures import build_model, model_spec
+from robinterp.models.checkpoint import load_model, save_model
 
 
 @pytest.mark.parametrize("arch,shape,dim", [("resnet_small", (2, 1, 28, 28), 64),

@@ -13,12 +13,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from robinterp.attacks import AttackSpec, LinfThreat, projected_gradient_ascent
-from robinterp.errors import ConfigError
-from robinterp.models import Classifier, build_model
-from robinterp.objectives import (ASGT, SGT, Adversarial, GradNorm, Int, Int2, Standard, StepContext,
-                                  class_activation_maps, input_saliency, logits_and_feature_maps, make_objective,
-                                  masked_pixel_count)
+from robinterp.attacks.ascent import projected_gradient_ascent
+from robinterp.attacks.spec import AttackSpec
+from robinterp.attacks.threats import LinfThreat
+from robinterp.base.errors import ConfigError
+from robinterp.models.architectures import Classifier, build_model
+from robinterp.training.cam import Int, Int2, class_activation_maps, logits_and_feature_maps
+from robinterp.training.objectives import Adversarial, GradNorm, Standard, make_objective
+from robinterp.training.saliency import ASGT, SGT, input_saliency, masked_pixel_count
+from robinterp.training.step import StepContext
 from tinymodels import one_thread
 
 C, H, W, K = 2, 4, 4, 3

@@ -13,9 +13,9 @@ import torch
 import yaml
 from PIL import Image
 
-from robinterp.errors import RobinterpError
-from robinterp.report import build_report, software_versions, table_rows_with_difference
-from robinterp.tables import COLUMNS, write_table
+from robinterp.base.errors import RobinterpError
+from robinterp.report.html import build_report, software_versions, table_rows_with_difference
+from robinterp.base.tables import COLUMNS, write_table
 
 DATA_URI = "data:image/png;base64,"
 SCRIPT = "<script>alert('x')</script>"
@@ -272,7 +272,7 @@ def test_table_rows_with_difference_rejects_non_numbers():
 
 
 def test_files_that_share_a_name_are_captioned_with_their_folder():
-    from robinterp.report import captions
+    from robinterp.report.html import captions
 
     assert captions(["r/cifar10/methods_matrix.csv", "r/mnist/methods_matrix.csv", "r/table2_fid.csv"]) == [
         "cifar10/methods_matrix", "mnist/methods_matrix", "table2_fid"]

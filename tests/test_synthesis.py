@@ -13,11 +13,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from robinterp.attacks import L2Threat
-from robinterp.models import Classifier
-from robinterp.synthesis import (activation_objective, block_average, class_seeds, extreme_activations,
-                                 fit_class_gaussian, generate_classes, invert_representations, inversion_pairs,
-                                 noise_images, to_uint8, upsample_blocks, visualise_features)
+from robinterp.attacks.threats import L2Threat
+from robinterp.models.architectures import Classifier
+from robinterp.data.batches import to_stored_images as to_uint8
+from robinterp.synthesis.ascent import noise_images
+from robinterp.synthesis.generation import generate_classes
+from robinterp.synthesis.inversion import inversion_pairs, invert_representations
+from robinterp.synthesis.seeds import block_average, class_seeds, fit_class_gaussian, upsample_blocks
+from robinterp.synthesis.visualisation import activation_objective, extreme_activations, visualise_features
 
 MEAN, STD = 0.5, 0.25
 

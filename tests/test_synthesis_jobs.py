@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from robinterp.attacks import AttackSpec
+from robinterp.attacks.spec import AttackSpec
 from robinterp.data.store import Split
-from robinterp.errors import ConfigError
-from robinterp.fid import JudgeFeatures, fid_from_features
-from robinterp.models import build_model
-from robinterp.settings import SynthesisSettings, from_dict
-from robinterp.synthesis_jobs import (make_seeds, run_generation, run_inversion, run_visualisation,
-                                      synthesis_metrics, table_metrics)
+from robinterp.base.errors import ConfigError
+from robinterp.synthesis.features import JudgeFeatures
+from robinterp.synthesis.fid import fid_from_features
+from robinterp.models.architectures import build_model
+from robinterp.base.config import from_dict
+from robinterp.synthesis.settings import SynthesisSettings
+from robinterp.synthesis.job import make_seeds, run_generation, run_inversion, run_visualisation, synthesis_metrics, table_metrics
 
 STEP = {"norm": "l2", "eps": 1000.0, "step_size": 0.1, "steps": 3}
 SETTINGS = {

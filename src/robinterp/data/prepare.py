@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from robinterp.errors import ConfigError
+from robinterp.base.errors import ConfigError
 
 
 def prepare_dataset(settings: Mapping[str, Any], out_dir: str | Path, where: str = "prepare") -> Path:

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from robinterp.data.store import Split, write_prepared
-from robinterp.errors import DataError
-from robinterp.io import read_json, write_json
+from robinterp.base.errors import DataError
+from robinterp.base.io import read_json, write_json
 
 logger = logging.getLogger("robinterp.data")
 

@@ -19,8 +19,8 @@ from typing import Mapping
 
 import numpy as np
 
-from robinterp.errors import DataError
-from robinterp.io import atomic_path, read_json, write_json
+from robinterp.base.errors import DataError
+from robinterp.base.io import atomic_path, read_json, write_json
 
 META_FILE = "meta.json"
 

@@ -1,0 +1,196 @@
+"""Figures of the analyses: Etmann et al.'s alignment against robustness, robustness curves, the methods matrix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from robinterp.analysis.etmann import SUMMARY_KEYS, check_analysis
+from robinterp.analysis.matrix import HIGHER_IS_BETTER
+from robinterp.base.plotting import new_figure, save_figure
+
+
+def _check_out_paths(out_paths: Sequence[str | Path]) -> None:
+    if isinstance(out_paths, (str, Path)) or not out_paths:
+        raise ValueError("out_paths: give a non-empty list of files (.png and/or .pdf)")
+
+
+def plot_alignment_vs_robustness(summaries: Mapping[str, Mapping[str, float]], out_paths: Sequence[str | Path],
+                                 gradnorm_order: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Median alignment against median robustness, one point per model (Etmann et al. 2019, Figs. 2–3).
+
+    Each model gets two markers at the same height (its median α): a filled one at its
+    median PGD boundary distance and a hollow one at its median linearised robustness ρ̃,
+    so the figure also shows how well ρ̃ estimates the attack's distance (their Fig. 2
+    plots several attacks and ρ̃ the same way). The models named in ``gradnorm_order``
+    (the gradient-norm-regularised models, in increasing λ) are joined by a line per
+    robustness measure, as their λ sweep is in the paper.
+
+    Args:
+        summaries: model/method name → :func:`summary` of its :func:`per_image_analysis`.
+        out_paths: files to write (PNG and/or PDF, by extension), atomically.
+        gradnorm_order: names in ``summaries`` to join by lines, in this order; ``None``: no line.
+        title: figure title.
+    """
+    _check_out_paths(out_paths)
+    if not summaries:
+        raise ValueError("summaries: no models to plot")
+    for name, s in summaries.items():
+        missing = [key for key in SUMMARY_KEYS if key not in s]
+        if missing:
+            raise ValueError(f"summaries[{name!r}]: missing {missing}; pass the output of etmann.summary")
+    order = list(gradnorm_order or [])
+    unknown = [name for name in order if name not in summaries]
+    if unknown:
+        raise ValueError(f"gradnorm_order: {unknown} not in summaries ({list(summaries)})")
+    fig = new_figure(5.5, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    colours = _colours(len(summaries))
+    for (name, s), colour in zip(summaries.items(), colours):
+        a = s["median_alignment"]
+        ax.plot([s["median_boundary_distance"]], [a], "o", color=colour, label=name)
+        ax.plot([s["median_linearised_robustness"]], [a], "o", mfc="none", color=colour)
+    if len(order) > 1:
+        for key, style in (("median_boundary_distance", "-"), ("median_linearised_robustness", ":")):
+            ax.plot([summaries[n][key] for n in order], [summaries[n]["median_alignment"] for n in order],
+                    style, color="0.4", linewidth=1, zorder=0)
+    ax.plot([], [], "o", color="0.3", label="PGD-L2 boundary distance")
+    ax.plot([], [], "o", mfc="none", color="0.3", label="linearised robustness ρ̃")
+    ax.set_xlabel("median robustness (L2)")
+    ax.set_ylabel("median alignment α")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    save_figure(fig, out_paths)
+
+
+def _colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+
+
+def plot_per_image_scatter(analyses: Mapping[str, Mapping[str, np.ndarray]], out_paths: Sequence[str | Path],
+                           title: str | None = None) -> None:
+    """Per-image scatter plots, one colour per model (Etmann et al. 2019, Figs. 4–5).
+
+    Left: alignment α(x) against linearised robustness ρ̃(x) (their Fig. 4). Right: PGD
+    boundary distance against ρ̃(x) (their Fig. 5, with CW there), with the diagonal;
+    images not flipped within the budget (+inf) are left out of this panel and counted
+    in the legend. Only correctly classified images are drawn (the others have distance 0
+    by convention).
+
+    Args:
+        analyses: model/method name → :func:`per_image_analysis` output.
+        out_paths: files to write (PNG and/or PDF, by extension), atomically.
+        title: figure title.
+    """
+    _check_out_paths(out_paths)
+    if not analyses:
+        raise ValueError("analyses: no models to plot")
+    for name, analysis in analyses.items():
+        check_analysis(analysis, f"analyses[{name!r}]")
+    fig = new_figure(10, 4.2)
+    ax_align, ax_dist = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    top = 0.0
+    for (name, analysis), colour in zip(analyses.items(), _colours(len(analyses))):
+        keep = np.asarray(analysis["correct"], dtype=bool)
+        rho_lin = np.asarray(analysis["linearised_robustness"], dtype=np.float64)[keep]
+        alpha = np.asarray(analysis["alignment"], dtype=np.float64)[keep]
+        rho = np.asarray(analysis["boundary_distance"], dtype=np.float64)[keep]
+        finite = np.isfinite(rho)
+        ax_align.scatter(rho_lin, alpha, s=6, alpha=0.6, color=colour, label=name)
+        label = name if finite.all() else f"{name} ({int((~finite).sum())} not flipped)"
+        ax_dist.scatter(rho_lin[finite], rho[finite], s=6, alpha=0.6, color=colour, label=label)
+        if finite.any():
+            top = max(top, float(rho_lin[finite].max()), float(rho[finite].max()))
+    if top > 0:
+        ax_dist.plot([0, top], [0, top], "--", color="0.5", linewidth=1)
+    ax_align.set_xlabel("linearised robustness ρ̃(x)")
+    ax_align.set_ylabel("alignment α(x)")
+    ax_dist.set_xlabel("linearised robustness ρ̃(x)")
+    ax_dist.set_ylabel("PGD-L2 boundary distance ρ(x)")
+    for ax in (ax_align, ax_dist):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, markerscale=2)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, out_paths)
+
+
+def _column_colours(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Values scaled to [0, 1] within the column (1 = best), NaN/inf → 0.5."""
+    finite = np.isfinite(values)
+    scaled = np.full(values.shape, 0.5)
+    if finite.sum() >= 2 and np.ptp(values[finite]) > 0:
+        lo, hi = values[finite].min(), values[finite].max()
+        scaled[finite] = (values[finite] - lo) / (hi - lo)
+        if not higher_is_better:
+            scaled[finite] = 1 - scaled[finite]
+    return scaled
+
+
+def plot_methods_matrix(rows: Mapping[str, Mapping[str, float]], title: str, out_paths: Sequence[str | Path]) -> None:
+    """Heat map of the matrix: rows are methods, columns metrics, colour = rank within the column (green best).
+
+    Args:
+        rows: method → metrics (as :func:`matrix_metrics` returns), all with the same keys.
+        title: the figure's title.
+        out_paths: files to write (PNG and/or PDF), atomically.
+    """
+    models = list(rows)
+    if not models:
+        raise ValueError("rows: no methods")
+    columns = list(rows[models[0]])
+    values = np.array([[rows[m][c] for c in columns] for m in models], dtype=np.float64)
+    colours = np.column_stack([_column_colours(values[:, j], HIGHER_IS_BETTER.get(c, True))
+                               for j, c in enumerate(columns)])
+    fig = new_figure(1.15 * len(columns) + 2.0, 0.45 * len(models) + 2.2)
+    ax = fig.add_subplot()
+    ax.imshow(colours, cmap="RdYlGn", vmin=-0.4, vmax=1.4, aspect="auto")  # pale ends: the text stays legible
+    for i in range(len(models)):
+        for j in range(len(columns)):
+            v = values[i, j]
+            text = "—" if math.isnan(v) else ("∞" if math.isinf(v) else f"{v:.3g}")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(len(models)), models, fontsize=8)
+    ax.set_title(title + "\n(colour: rank within the column, green = better; lower is better for FID and distances)",
+                 fontsize=9)
+    save_figure(fig, out_paths)
+
+
+def plot_robustness_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], title: str,
+                           out_paths: Sequence[str | Path]) -> None:
+    """Accuracy against ε, one panel per attack and one line per method (Ismail et al. 2021, Figs. 2–5).
+
+    Args:
+        curves: method → attack name → ``[{"eps", "accuracy"}, …]`` (as
+            :func:`robinterp.attacks.accuracy.robustness_curve` returns).
+        title: the figure's title.
+        out_paths: files to write.
+    """
+    attacks = sorted({a for per_method in curves.values() for a in per_method})
+    if not attacks:
+        raise ValueError("curves: no attacks")
+    fig = new_figure(4.0 * len(attacks), 3.4)
+    axes = fig.subplots(1, len(attacks), squeeze=False)[0]
+    for ax, attack in zip(axes, attacks):
+        for model, per_method in curves.items():
+            points = per_method.get(attack)
+            if points:
+                ax.plot([p["eps"] for p in points], [p["accuracy"] for p in points], marker="o", markersize=3,
+                        label=model)
+        ax.set_title(attack, fontsize=9)
+        ax.set_xlabel("ε")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, out_paths)

@@ -1,0 +1,61 @@
+"""The analysis jobs: Etmann et al.'s per-image analysis of one model, and a dataset's methods × metrics matrix."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from robinterp.analysis.etmann import per_image_analysis, summary
+from robinterp.analysis.figures import plot_methods_matrix
+from robinterp.analysis.matrix import matrix_metrics, matrix_rows
+from robinterp.analysis.settings import EtmannSettings
+from robinterp.base.errors import RobinterpError
+from robinterp.base.io import read_json, save_arrays, write_json
+from robinterp.base.tables import write_table
+from robinterp.data.store import Split
+
+log = logging.getLogger(__name__)
+
+
+def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.device, out_arrays: str | Path,
+           out_summary: str | Path) -> dict[str, float]:
+    """α, ρ̃ and the boundary distance of the first ``s.n_images`` test images: arrays and their summary."""
+    indices = np.arange(min(len(test), s.n_images))
+    analysis = per_image_analysis(model, test, indices, batch_size=s.batch_size, device=device, eps_max=s.eps_max,
+                                  steps=s.steps, step_size_ratio=s.step_size_ratio,
+                                  bisection_steps=s.bisection_steps, seed=s.seed)
+    save_arrays(out_arrays, analysis)
+    result = summary(analysis)
+    write_json(out_summary, result)
+    return result
+
+
+def methods_matrix(dataset: str, evaluation: Mapping[str, str | Path], attribution: Mapping[str, str | Path],
+                   etmann_summaries: Mapping[str, str | Path], synthesis: str | Path, out_csv: str | Path,
+                   out_figure: Sequence[str | Path]) -> None:
+    """The methods × metrics matrix of one dataset from every method's analysis outputs (CSV and heat map).
+
+    Args:
+        dataset: the dataset's name.
+        evaluation, attribution, etmann_summaries: method → its JSON of that analysis; the same methods
+            in the same order in each (the matrix's row order).
+        synthesis: the dataset's synthesis metrics JSON (method → metrics).
+        out_csv: the long-format table.
+        out_figure: the heat map's files.
+    """
+    sources = {"evaluation": evaluation, "attribution": attribution, "etmann": etmann_summaries}
+    models = list(evaluation)
+    for kind, paths in sources.items():
+        if list(paths) != models:
+            raise RobinterpError(f"--{kind} names methods {list(paths)}, --evaluation {models}")
+    synthesis_metrics = read_json(synthesis)
+    rows = {m: matrix_metrics(read_json(evaluation[m]), read_json(attribution[m]), synthesis_metrics.get(m, {}),
+                              read_json(etmann_summaries[m])) for m in models}
+    write_table(out_csv, matrix_rows(dataset, rows))
+    plot_methods_matrix(rows, f"{dataset}: methods × metrics", out_figure)
+    log.info("wrote %s (%d methods × %d metrics)", out_csv, len(rows), len(next(iter(rows.values()))))

@@ -1,0 +1,28 @@
+"""Etmann et al.'s per-image analysis (config ``datasets.<name>.etmann``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EtmannSettings:
+    """Alignment, linearised robustness and boundary distance per test image (Etmann et al. 2019).
+
+    Args:
+        n_images: the first this many test images are analysed.
+        batch_size: images per batch.
+        eps_max: the largest L2 budget of the boundary-distance bisection.
+        steps: PGD-L2 iterations per attack of the bisection.
+        step_size_ratio: PGD step size divided by ε.
+        bisection_steps: halvings of each image's interval [0, ``eps_max``].
+        seed: seed of the attacks' random starts.
+    """
+
+    n_images: int
+    batch_size: int
+    eps_max: float
+    steps: int
+    step_size_ratio: float
+    bisection_steps: int
+    seed: int = 0

@@ -1,0 +1,55 @@
+"""How a model is evaluated: the accuracy table's attacks and the robustness curves (config ``evaluation``, ``curves``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from robinterp.attacks.spec import AttackSpec
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Clean and adversarial test accuracy (config ``datasets.<name>.evaluation``).
+
+    Args:
+        batch_size: images per batch.
+        attacks: name → attack; each adds the metric ``<name>_accuracy`` to the accuracy table.
+        max_examples: evaluate only the first this many test images (None: all of them).
+        amp_bf16: bfloat16 autocast for the forward passes (CUDA).
+    """
+
+    batch_size: int
+    attacks: dict[str, AttackSpec]
+    max_examples: int | None = None
+    amp_bf16: bool = False
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """One robustness curve: an attack evaluated at several budgets.
+
+    Args:
+        attack: the attack; its ``eps`` sets the ratio step_size/ε kept at every point.
+        eps: the budgets ε ≥ 0 of the curve's points (0 = clean accuracy).
+    """
+
+    attack: AttackSpec
+    eps: tuple[float, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "eps", tuple(self.eps))
+
+
+@dataclass(frozen=True)
+class CurvesSettings:
+    """Robustness curves of every method (config ``datasets.<name>.curves``; Ismail et al. 2021, Figs. 2–5).
+
+    Args:
+        batch_size: images per batch.
+        attacks: name → curve.
+        max_examples: use only the first this many test images (None: all of them).
+    """
+
+    batch_size: int
+    attacks: dict[str, CurveSettings]
+    max_examples: int | None = None

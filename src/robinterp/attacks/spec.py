@@ -1,0 +1,134 @@
+"""An attack as written in the config: which attack, its threat model and its loop settings.
+
+:class:`AttackSpec` is the one description of an attack in the package: the
+training attack of adversarial training (Algorithm 1 of Boychev 2023), the
+validation attack of checkpoint selection, every evaluation attack of the
+accuracy tables and of the robustness curves, and the small attack of table 7's
+explanation robustness. The config schema (``$defs/attack``) validates its
+fields; :class:`AttackSpec` keeps the checks that involve several fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from robinterp.attacks.autoattack import autoattack, n_outputs
+from robinterp.attacks.pgd import fgsm, mi_fgsm, pgd_attack
+from robinterp.attacks.threats import ThreatModel, make_threat
+
+KINDS = ("pgd", "fgsm", "mifgsm", "autoattack")
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack: ``kind``, its norm and budget, and the settings of its loop.
+
+    Args:
+        norm: ``"l2"`` or ``"linf"``; FGSM and MI-FGSM are L∞ attacks and need ``"linf"``.
+        eps: the budget ε ≥ 0.
+        step_size: σ (pgd: required) or α (mifgsm: optional, default ε/steps); unused
+            otherwise (must be left out).
+        steps: iterations (pgd, mifgsm: required); unused otherwise (must be left out).
+        random_start: start from a random point of the ball (pgd, mifgsm).
+        use_best: return, per example, the iterate with the highest loss (pgd, mifgsm).
+        kind: ``"pgd"`` (:func:`robinterp.attacks.pgd.pgd_attack`), ``"fgsm"``
+            (:func:`~robinterp.attacks.pgd.fgsm`), ``"mifgsm"`` (:func:`~robinterp.attacks.pgd.mi_fgsm`)
+            or ``"autoattack"`` (:func:`robinterp.attacks.autoattack.autoattack`).
+        decay: MI-FGSM's momentum μ ≥ 0.
+        version: AutoAttack's version (``"standard"``, ``"plus"``, ``"rand"``).
+        max_examples: attack only the first this many of the evaluated images (None: all),
+            for attacks too costly for a whole test set (RobustBench runs AutoAttack on
+            subsets too); :func:`robinterp.attacks.accuracy.evaluate_accuracy` reports the
+            accuracy over those images.
+
+    Settings that do not fit together raise ``ValueError`` whose message starts with
+    the name of the bad field.
+    """
+
+    norm: str
+    eps: float
+    step_size: float | None = None
+    steps: int | None = None
+    random_start: bool = False
+    use_best: bool = False
+    kind: str = "pgd"
+    decay: float = 1.0
+    version: str = "standard"
+    max_examples: int | None = None
+
+    def __post_init__(self):
+        if self.kind in ("fgsm", "mifgsm") and self.norm != "linf":
+            raise ValueError(f"norm: {self.kind} is an L∞ attack; use norm 'linf', got {self.norm!r}")
+        if self.kind == "pgd":
+            for name in ("step_size", "steps"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: pgd needs {name}")
+        elif self.kind == "mifgsm":
+            if self.steps is None:
+                raise ValueError("steps: mifgsm needs steps")
+        else:
+            for name in ("step_size", "steps"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: not used by {self.kind}; leave it out")
+            for name in ("random_start", "use_best"):
+                if getattr(self, name):
+                    raise ValueError(f"{name}: not supported by {self.kind}")
+
+    @property
+    def threat(self) -> ThreatModel:
+        """The threat model of a PGD attack: its ball and step size."""
+        return make_threat(self.norm, self.eps, self.step_size)
+
+    def at_eps(self, eps: float) -> AttackSpec:
+        """The same attack at budget ``eps``, the step size scaled with ε.
+
+        A given ``step_size`` keeps its ratio to ε (σ′ = σ·ε′/ε, e.g. Madry's 2.5·ε/steps
+        stays 2.5·ε′/steps); MI-FGSM's default α = ε/steps follows by itself.
+        """
+        if self.step_size is None or eps == self.eps:
+            return dataclasses.replace(self, eps=eps)
+        if self.eps == 0:
+            raise ValueError("eps: the ratio step_size/eps is undefined for eps = 0; configure eps > 0")
+        return dataclasses.replace(self, eps=eps, step_size=self.step_size * eps / self.eps)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                 generator: torch.Generator | None = None, amp: bool = False, attack_in_train_mode: bool = False,
+                 start: torch.Tensor | None = None) -> torch.Tensor:
+        """Adversarial images for ``(x, y)``.
+
+        Args:
+            model: classifier taking images in [0, 1]; attacked in eval mode (mode restored),
+                unless ``attack_in_train_mode``.
+            x: clean images (B, C, H, W) in [0, 1].
+            y: true labels (B,).
+            generator: random starts of pgd/mifgsm; for autoattack, the seed given to
+                torchattacks is drawn from it (so successive batches get different,
+                reproducible seeds); without it, seed 0.
+            amp: bfloat16 autocast for the forward passes (not for autoattack, which runs in float32).
+            attack_in_train_mode: pgd only: attack with BatchNorm in train mode (the author's code).
+            start: pgd only: the first iterate, drawn by the caller (see
+                :func:`robinterp.attacks.ascent.projected_gradient_ascent`).
+
+        Returns:
+            Adversarial images, detached.
+        """
+        if self.kind == "pgd":
+            return pgd_attack(model, x, y, self.threat, self.steps, random_start=self.random_start,
+                              use_best=self.use_best, generator=generator,
+                              attack_in_train_mode=attack_in_train_mode, amp=amp, start=start)
+        if attack_in_train_mode or start is not None:
+            raise ValueError(f"kind: {self.kind} takes neither attack_in_train_mode nor start (pgd does)")
+        if self.kind == "fgsm":
+            return fgsm(model, x, y, self.eps, amp=amp)
+        if self.kind == "mifgsm":
+            return mi_fgsm(model, x, y, self.eps, self.steps, self.decay, self.step_size,
+                           random_start=self.random_start, use_best=self.use_best, generator=generator, amp=amp)
+        if self.kind == "autoattack":
+            seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                                                                 device=generator.device).item())
+            return autoattack(model, x, y, self.norm, self.eps, n_outputs(model, x), self.version, seed)
+        raise ValueError(f"kind: unknown attack {self.kind!r}; use one of {KINDS}")

@@ -1,0 +1,1 @@
+"""The command line (``python -m robinterp <command>``): argument parsing and dispatch, one module per stage."""

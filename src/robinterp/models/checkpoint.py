@@ -1,0 +1,52 @@
+"""Model files: the final weights of a classifier with the arguments that rebuild it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from robinterp.base.errors import CheckpointError
+from robinterp.base.io import atomic_path
+from robinterp.models.architectures import Classifier, build_model
+
+
+def save_model(path: str | Path, model: Classifier, spec: dict, extra: dict | None = None) -> None:
+    """Save final weights with their :func:`model_spec` (atomically)."""
+    with atomic_path(path) as tmp:
+        torch.save({"spec": spec, "state_dict": model.state_dict(), **(extra or {})}, tmp)
+
+
+def load_model(path: str | Path, expected_spec: dict | None = None, map_location: str | torch.device = "cpu") -> Classifier:
+    """Load a model saved by :func:`save_model`.
+
+    Args:
+        path: the checkpoint file.
+        expected_spec: if given, the stored spec's architecture and class count
+            must match; otherwise a :class:`CheckpointError` names the file and
+            both specs (e.g. a CIFAR checkpoint offered to the ImageNet model).
+        map_location: where to load the tensors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; run the training rule that makes it")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"cannot read checkpoint {path} ({exc}); delete it and re-run training") from exc
+    spec = payload.get("spec") if isinstance(payload, dict) else None
+    if spec is None or "state_dict" not in payload:
+        raise CheckpointError(f"{path} is not a robinterp model checkpoint (no 'spec'/'state_dict')")
+    if expected_spec is not None:
+        keys = ("arch", "num_classes", "in_channels")
+        if any(spec.get(k) != expected_spec.get(k) for k in keys):
+            found = {k: spec.get(k) for k in keys}
+            wanted = {k: expected_spec.get(k) for k in keys}
+            raise CheckpointError(f"checkpoint {path} holds {found} but the config asks for {wanted}; "
+                                  "delete the checkpoint to retrain, or fix the dataset's model settings")
+    model = build_model(**spec)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit architecture {spec['arch']!r}: {exc}") from exc
+    return model

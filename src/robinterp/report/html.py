@@ -1,0 +1,381 @@
+"""One self-contained HTML report of a workflow run.
+
+The report puts every table of the run (long schema, see :mod:`robinterp.tables`) beside the paper's
+numbers and their difference, embeds every figure (PNG, as a base64 data URI), and records the config
+and the software versions, so that a single file documents a run. It needs no network, no JavaScript
+and no other file: images and styles are inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime
+import html
+import importlib.metadata
+import logging
+import math
+import platform
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from robinterp.base.errors import RobinterpError
+from robinterp.base.io import write_text
+from robinterp.base.tables import COLUMNS, read_table
+
+logger = logging.getLogger(__name__)
+
+#: Distributions whose versions the report records, in this order (importlib.metadata names).
+VERSIONED_PACKAGES = ("robinterp", "torch", "torchvision", "numpy", "scipy", "captum", "shap", "torch-fidelity",
+                      "snakemake", "matplotlib")
+
+NOT_INSTALLED = "not installed"
+
+#: Columns of a report table: the long schema plus the difference to the paper.
+REPORT_COLUMNS = (*COLUMNS, "difference")
+
+#: (file-name pattern, Snakemake rule) for the outputs of workflow/rules/*.smk; first match wins.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_DECIMALS = 4
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 70em;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h2 { border-bottom: 1px solid #bbb; padding-bottom: .1em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+caption { text-align: left; font-weight: bold; padding: .3em 0; font-family: monospace; }
+th, td { border: 1px solid #ccc; padding: .25em .7em; }
+th { background: #f0f0f0; text-align: left; }
+td.num { text-align: right; font-family: monospace; }
+tbody tr:nth-child(even) { background: #fafafa; }
+figure { margin: 1em 0 2em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-family: monospace; font-weight: bold; margin-top: .3em; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: .8em; overflow-x: auto; }
+nav ul { columns: 2; }
+.meta { color: #666; }
+""".strip()
+
+
+def software_versions() -> dict[str, str]:
+    """The versions of Python, the platform, robinterp and its main dependencies, and the CUDA device.
+
+    Keys: ``python``, ``platform``, every name of :data:`VERSIONED_PACKAGES` (its installed version via
+    :mod:`importlib.metadata`, or ``"not installed"``), and ``cuda`` (the name of the current CUDA device, or
+    ``"none"`` where torch is missing or sees no CUDA device). For torch the version is ``torch.__version__``
+    where torch imports, since it carries the build's local label (``+cpu``, ``+cu130``) that the wheel's
+    metadata may lack.
+    """
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = NOT_INSTALLED
+    try:
+        import torch
+    except ImportError:
+        versions["cuda"] = "none"
+    else:
+        versions["torch"] = torch.__version__
+        versions["cuda"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return versions
+
+
+def table_rows_with_difference(rows: list[dict]) -> list[dict]:
+    """Copies of long-schema rows with ``value`` and ``paper`` as floats and a ``difference`` column added.
+
+    Args:
+        rows: rows as :func:`robinterp.tables.read_table` returns them (``value`` and ``paper`` as strings or
+            numbers; ``paper`` an empty string or None where the paper has no number).
+
+    Returns:
+        New dicts (the input is not modified): ``value`` a float, ``paper`` a float or None, and ``difference`` =
+        value − paper, or None where the paper has no number or the difference is not finite (a NaN value).
+
+    Raises:
+        ValueError: naming the row, if ``value`` or a non-empty ``paper`` is not a number.
+    """
+    result = []
+    for row in rows:
+        value = _parse_number(row.get("value"), "value", row)
+        if value is None:
+            raise ValueError(f"row {row!r} has no value")
+        paper = _parse_number(row.get("paper"), "paper", row)
+        difference = None if paper is None else value - paper
+        if difference is not None and not math.isfinite(difference):
+            difference = None
+        result.append({**row, "value": value, "paper": paper, "difference": difference})
+    return result
+
+
+def _parse_number(text: Any, column: str, row: Mapping) -> float | None:
+    """``text`` as a float, or None where it is None or blank.
+
+    Args:
+        text: a cell of a row (string or number).
+        column: the cell's column, for the error message.
+        row: the whole row, for the error message.
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {column!r} of row {row!r} is not a number: {text!r}") from None
+
+
+def build_report(tables: Sequence[str | Path], figures: Sequence[str | Path], config: Mapping, out: str | Path,
+                 *, title: str = "robinterp report", versions: Mapping[str, str] | None = None) -> None:
+    """Write one self-contained HTML report of a run to ``out`` (atomically).
+
+    Every input is read and checked before anything is written, so a failure leaves no (partial) ``out``.
+
+    Args:
+        tables: long-schema CSV files (``dataset,model,metric,value,paper``), one report section each, in this
+            order, captioned with the file's stem.
+        figures: PNG files, one report section each, in this order, embedded as base64 data URIs and captioned
+            with the file's stem.
+        config: the run's configuration (the Snakemake config mapping), shown as YAML.
+        out: the HTML file to write; its folder is created if needed.
+        title: the report's title (``<title>`` and top heading).
+        versions: software name → version for the versions table; None means :func:`software_versions`.
+
+    Raises:
+        RobinterpError: a table or figure file is missing (naming it and the workflow rule that makes it), a CSV
+            lacks the long-schema columns or holds a non-number value, or a figure is not a PNG file.
+    """
+    table_sections = [_table_section(Path(p), c) for p, c in zip(tables, captions(tables))]
+    figure_sections = [_figure_section(Path(p), c) for p, c in zip(figures, captions(figures))]
+    if versions is None:
+        versions = software_versions()
+    generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    document = _document(title, generated, tables, figures, table_sections, figure_sections,
+                         _config_section(config), _versions_section(versions))
+    # Non-ASCII characters become character references: the file is ASCII, whatever the locale's encoding.
+    write_text(out, document.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+    logger.info("wrote report %s (%d tables, %d figures)", out, len(tables), len(figures))
+
+
+# --- inputs -------------------------------------------------------------------------------------------------------
+
+def _missing_file_error(path: Path, kind: str) -> RobinterpError:
+    """The error for a ``kind`` (``"table"``/``"figure"``) file ``path`` that does not exist."""
+    return RobinterpError(f"{kind} file {str(path)!r} does not exist: run the workflow target that makes it "
+                          f"(snakemake ... {path}) before building the report")
+
+
+def _read_long_table(path: Path) -> list[dict]:
+    """The rows of the long-schema CSV ``path``, with ``difference`` added (see :func:`table_rows_with_difference`).
+
+    Args:
+        path: the CSV file.
+
+    Raises:
+        RobinterpError: ``path`` is missing, lacks a column of :data:`robinterp.tables.COLUMNS`, or a row's
+            value/paper is not a number.
+    """
+    if not path.is_file():
+        raise _missing_file_error(path, "table")
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    missing = [column for column in COLUMNS if column not in header]
+    if missing:
+        raise RobinterpError(f"table {str(path)!r} is not in the long schema: it lacks column(s) {missing} "
+                             f"(has {header}); expected the columns {','.join(COLUMNS)}")
+    try:
+        return table_rows_with_difference(read_table(path))
+    except ValueError as error:
+        raise RobinterpError(f"table {str(path)!r}: {error}") from None
+
+
+def _read_png(path: Path) -> bytes:
+    """The bytes of the PNG file ``path``.
+
+    Raises:
+        RobinterpError: ``path`` is missing or is not a PNG file.
+    """
+    if not path.is_file():
+        raise _missing_file_error(path, "figure")
+    data = path.read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        raise RobinterpError(f"figure {str(path)!r} is not a PNG file (the report embeds PNG figures only)")
+    return data
+
+
+# --- HTML pieces --------------------------------------------------------------------------------------------------
+
+def _esc(text: Any) -> str:
+    """``text`` as a string, escaped for HTML text and attribute values."""
+    return html.escape(str(text), quote=True)
+
+
+def _section_id(kind: str, stem: str) -> str:
+    """An HTML id for the section of ``kind`` (``"table"``/``"figure"``) captioned ``stem``."""
+    return f"{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "-", stem)
+
+
+def format_number(number: float | None) -> str:
+    """``number`` with 4 decimals; an empty string where it is None, ``nan``/``inf``/``-inf`` where not finite.
+
+    Args:
+        number: the number to show; ``-0`` after rounding shows as ``0.0000``. A difference that cannot be computed
+            is None (see :func:`table_rows_with_difference`), so its cell is empty, never ``nan``.
+    """
+    if number is None:
+        return ""
+    if not math.isfinite(number):
+        return str(number)
+    text = f"{number:.{_DECIMALS}f}"
+    return text[1:] if float(text) == 0 and text.startswith("-") else text
+
+
+def table_html(caption: str, rows: Sequence[Mapping]) -> str:
+    """An HTML ``<table>`` of report rows.
+
+    Args:
+        caption: the table's caption (escaped here).
+        rows: rows as :func:`table_rows_with_difference` returns them.
+    """
+    head = "".join(f"<th>{_esc(column)}</th>" for column in REPORT_COLUMNS)
+    body = []
+    for row in rows:
+        cells = [f"<td>{_esc(row[column])}</td>" for column in COLUMNS[:3]]
+        cells += [f'<td class="num">{format_number(row[column])}</td>' for column in ("value", "paper", "difference")]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f"<table>\n<caption>{_esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n"
+            f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
+
+
+def figure_html(caption: str, png: bytes) -> str:
+    """An HTML ``<figure>`` embedding ``png`` as a base64 data URI.
+
+    Args:
+        caption: the figure's caption and alt text (escaped here).
+        png: the bytes of a PNG file.
+    """
+    payload = base64.b64encode(png).decode("ascii")
+    return (f'<figure>\n<img src="data:image/png;base64,{payload}" alt="{_esc(caption)}">\n'
+            f"<figcaption>{_esc(caption)}</figcaption>\n</figure>")
+
+
+def captions(paths: Sequence[str | Path]) -> list[str]:
+    """Each file's caption: its stem, or ``folder/stem`` where several files share the stem
+    (``results/cifar10/methods_matrix.csv`` and ``results/smallimagenet150/methods_matrix.csv``)."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{Path(p).parent.name}/{stem}" if stems.count(stem) > 1 else stem for p, stem in zip(paths, stems)]
+
+
+def _table_section(path: Path, caption: str) -> str:
+    """The report section of the long-schema CSV ``path`` (reads and checks it)."""
+    rows = _read_long_table(path)
+    return f'<section id="{_section_id("table", caption)}">\n{table_html(caption, rows)}\n</section>'
+
+
+def _figure_section(path: Path, caption: str) -> str:
+    """The report section of the PNG figure ``path`` (reads and checks it)."""
+    png = _read_png(path)
+    return f'<section id="{_section_id("figure", caption)}">\n{figure_html(caption, png)}\n</section>'
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` with every mapping turned into a dict, every list/tuple into a list and every path into a string.
+
+    Args:
+        obj: a config value (Snakemake's config may hold mapping types :func:`yaml.safe_dump` refuses).
+    """
+    if isinstance(obj, Mapping):
+        return {_plain(key): _plain(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(item) for item in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def config_yaml(config: Mapping) -> str:
+    """``config`` as YAML (:func:`yaml.safe_dump`, keys in their given order).
+
+    Args:
+        config: the nested configuration mapping.
+    """
+    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _config_section(config: Mapping) -> str:
+    """The report section showing ``config`` as YAML in a ``<pre>``."""
+    return f'<section id="config">\n<h2>Config</h2>\n<pre>{_esc(config_yaml(config))}</pre>\n</section>'
+
+
+def versions_html(versions: Mapping[str, str]) -> str:
+    """An HTML ``<table>`` of software name → version.
+
+    Args:
+        versions: software name → version, in display order (escaped here).
+    """
+    body = "\n".join(f"<tr><td>{_esc(name)}</td><td>{_esc(version)}</td></tr>" for name, version in versions.items())
+    return (f"<table>\n<caption>software versions</caption>\n<thead><tr><th>software</th><th>version</th></tr>"
+            f"</thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+
+
+def _versions_section(versions: Mapping[str, str]) -> str:
+    """The report section of the software versions."""
+    return f'<section id="versions">\n<h2>Software versions</h2>\n{versions_html(versions)}\n</section>'
+
+
+def _contents(tables: Sequence[str | Path], figures: Sequence[str | Path]) -> str:
+    """A ``<nav>`` linking to every section.
+
+    Args:
+        tables: the table files, in report order.
+        figures: the figure files, in report order.
+    """
+    def links(kind: str, paths: Sequence[str | Path]) -> str:
+        return "".join(f'<li><a href="#{_section_id(kind, c)}">{_esc(c)}</a></li>' for c in captions(paths))
+
+    return (f'<nav>\n<h2>Contents</h2>\n<ul>{links("table", tables)}{links("figure", figures)}'
+            f'<li><a href="#config">config</a></li><li><a href="#versions">software versions</a></li></ul>\n</nav>')
+
+
+def _document(title: str, generated: str, tables: Sequence[str | Path], figures: Sequence[str | Path],
+              table_sections: Sequence[str], figure_sections: Sequence[str], config: str, versions: str) -> str:
+    """The whole HTML document.
+
+    Args:
+        title: the report's title (escaped here).
+        generated: the generation timestamp (ISO 8601).
+        tables: the table files, in report order (for the contents).
+        figures: the figure files, in report order (for the contents).
+        table_sections: the HTML of each table section.
+        figure_sections: the HTML of each figure section.
+        config: the HTML of the config section.
+        versions: the HTML of the versions section.
+    """
+    note = ("Each table shows the run's value, the paper's number (Boychev 2023) where it reports one, and the "
+            "difference value - paper; an empty cell means the paper has no number.")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        f'<head>\n<meta charset="utf-8">\n<title>{_esc(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>',
+        "<body>",
+        f"<header>\n<h1>{_esc(title)}</h1>\n"
+        f'<p class="meta">Generated <time datetime="{_esc(generated)}">{_esc(generated)}</time></p>\n</header>',
+        _contents(tables, figures),
+        f'<section id="tables">\n<h2>Tables</h2>\n<p class="meta">{_esc(note)}</p>',
+        *table_sections,
+        "</section>",
+        '<section id="figures">\n<h2>Figures</h2>',
+        *figure_sections,
+        "</section>",
+        config,
+        versions,
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,48 @@
+"""Figures of training: loss and validation accuracies per epoch, one line per model."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from robinterp.base.io import atomic_path  # noqa: E402
+
+
+def _read_history(path: str | Path) -> dict[str, list[float]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) if r[k] != "" else float("nan") for r in rows] for k in rows[0]} if rows else {}
+
+
+def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_paths: list[str | Path]) -> None:
+    """Training loss, validation clean and adversarial accuracy per epoch, one line per model.
+
+    Args:
+        histories: model name → history CSV written by :func:`robinterp.training.loop.train`.
+        title: figure title (the dataset).
+        out_paths: files to write (PNG and/or PDF, by extension), atomically.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    panels = [("train_loss", "training loss (on the batches trained on)"),
+              ("val_clean_accuracy", "validation clean accuracy (%)"),
+              ("val_adv_accuracy", "validation adversarial accuracy (%)")]
+    for model, path in histories.items():
+        h = _read_history(path)
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(h["epoch"], h[key], marker="o", markersize=3, label=model)
+    for ax, (_, label) in zip(axes, panels):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
+    for out in out_paths:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,136 @@
+"""Training objectives: the per-batch loss of every training method, behind one call signature.
+
+The training loop calls ``loss_sum, logits = objective(ctx, x, y, shard)`` for
+every method: ``x, y`` are the *whole global batch* (every process
+holds it), ``shard`` the slice of it this process trains on. Each objective
+returns the **sum over the shard's examples** of its per-example loss, and the
+logits it reports training accuracy with (detached). The loop scales the sum by
+world size / global batch, so the optimised quantity is the global batch mean
+of the per-example loss written in each class's docstring.
+
+Random numbers (attack starts, masking values) are drawn for the global batch
+shape from ``ctx.generator`` and then sharded, so N processes together do what
+one process does: the objective on shard A plus the objective on shard B, each
+called with the same generator state, equals the objective on the full batch
+(exactly, for models whose examples do not interact, i.e. without train-mode
+BatchNorm in the training forward passes).
+
+Conventions shared by all objectives:
+
+- Forward passes whose gradients reach the parameters go through ``ctx.net``
+  (the DDP wrapper, or the model itself), one call per input batch (x, x′, x̃
+  are separate calls, as in the reference codes, so train-mode BatchNorm
+  normalises each with its own statistics).
+- Inner computations that only produce inputs (PGD attacks, saliency maps,
+  the inner maximisation of Int) use the bare ``ctx.model`` in eval mode, or in
+  train mode when ``ctx.attack_in_train_mode`` (the author's option for
+  attacks, applied to every inner computation); the model's mode is restored
+  afterwards. Their results are detached.
+- ``ctx.amp`` runs forward passes under bf16 autocast; half-precision outputs
+  (logits, feature maps, input gradients) are cast to float32 before any loss.
+
+Objectives (config ``name``): ``standard``, ``adversarial``, ``sgt``, ``asgt``,
+``int``, ``int2``, ``gradnorm``; see :func:`robinterp.training.objectives.make_objective`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+import torch.nn as nn
+
+from robinterp.attacks.spec import AttackSpec
+from robinterp.models.architectures import Classifier
+from robinterp.models.running import autocast, full_precision
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What an objective needs besides the batch, for one optimisation step.
+
+    Args:
+        net: the module parameter gradients flow through: the DDP wrapper of
+            ``model`` under data parallelism, else ``model`` itself.
+        model: the bare classifier; attacks, saliency maps and the inner
+            maximisations use it (never the DDP wrapper).
+        generator: the source of every random draw (attack starts, masking values).
+        attack: the method's attack (config ``attack``); used by ``adversarial``,
+            ``asgt``, ``int`` and ``int2``; ``None`` for methods without one.
+        amp: compute forward passes in bfloat16 autocast.
+        attack_in_train_mode: run inner computations (attacks, saliency, Int's
+            inner maximisation) with the model in train mode (BatchNorm uses and
+            updates batch statistics; the author's option, off by default).
+    """
+
+    net: nn.Module
+    model: Classifier
+    generator: torch.Generator
+    attack: AttackSpec | None
+    amp: bool = False
+    attack_in_train_mode: bool = False
+
+
+class Objective(Protocol):
+    """The interface of every objective: ``loss_sum, logits = objective(ctx, x, y, shard)``."""
+
+    name: ClassVar[str]
+    needs_attack: ClassVar[bool]
+
+    def __call__(self, ctx: StepContext, x: torch.Tensor, y: torch.Tensor,
+                 shard: slice) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def check_model(self, model: Classifier) -> None: ...
+
+
+def check_weight(value: Any, what: str = "weight") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+
+
+def check_flag(value: Any, what: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} must be true or false, got {value!r}")
+
+
+def require_attack(ctx: StepContext, name: str) -> AttackSpec:
+    if ctx.attack is None:
+        raise ValueError(f"objective {name!r} needs an attack, but the step context has none")
+    return ctx.attack
+
+
+def forward(net: nn.Module, x: torch.Tensor, amp: bool) -> torch.Tensor:
+    """Logits of ``net`` at ``x`` (autocast when ``amp``), in float32 or the model's wider type."""
+    with autocast(x.device, amp):
+        return full_precision(net(x))
+
+
+def attack_start(attack: AttackSpec, x: torch.Tensor, generator: torch.Generator, shard: slice,
+                 force: bool = False) -> torch.Tensor | None:
+    """The random start of ``attack`` drawn for the global batch ``x``, restricted to ``shard``.
+
+    ``None`` when the attack has no random start (unless ``force``). This is the
+    draw the training loop made before objectives existed, so ``adversarial``
+    reproduces it exactly.
+    """
+    if not (attack.random_start or force):
+        return None
+    return attack.threat.random_perturb(x, generator)[shard]
+
+
+def adversarial_examples(ctx: StepContext, name: str, x: torch.Tensor, y: torch.Tensor,
+                         shard: slice) -> torch.Tensor:
+    """``ctx.attack`` (PGD on the cross-entropy) applied to the shard, start drawn for the global batch."""
+    attack = require_attack(ctx, name)
+    start = attack_start(attack, x, ctx.generator, shard)
+    return attack(ctx.model, x[shard], y[shard], generator=ctx.generator,
+                  attack_in_train_mode=ctx.attack_in_train_mode, amp=ctx.amp, start=start)
+
+
+class NoModelRequirement:
+    """Mixin for objectives that work with every :class:`~robinterp.models.architectures.Classifier`."""
+
+    def check_model(self, model: Classifier) -> None:
+        """Every classifier works with this objective."""
