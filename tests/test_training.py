@@ -156,13 +156,12 @@ LINF = AttackSpec("linf", 0.1, 0.05, 2, random_start=True)
     {"objective": {"name": "int2", "weight": 0.01, "adversarial_ce": True}, "attack": LINF},
     {"objective": {"name": "gradnorm", "weight": 1.0}, "attack": None},
 ], ids=["sgt", "asgt", "int", "int2-adv", "gradnorm"])
-def test_every_objective_trains_through_the_one_loop_and_resumes(digits, tmp_path, method):
-    """One loop, one checkpoint format, one history for every training method (issue 6)."""
+def test_every_objective_trains_through_the_one_loop_and_resumes_bitwise(digits, tmp_path, method):
+    """One loop, one checkpoint format, one history for every training method: a run stopped after epoch 1 and
+    resumed ends with exactly the weights of an uninterrupted run, whatever the objective draws at random."""
     settings = _settings(epochs=2, selection="clean", val_attack=None, **method)
     full = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "full.pt")
     assert [h["epoch"] for h in full.history] == [1, 2] and all(np.isfinite(h["train_loss"]) for h in full.history)
-    if method["objective"]["name"] != "asgt":  # the resume check once, on the objective with most random draws
-        return
     train(_model(), digits, dataclasses.replace(settings, epochs=1), seed=0, device=CPU,
           checkpoint_path=tmp_path / "half.pt")
     resumed = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "half.pt")
