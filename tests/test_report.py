@@ -14,11 +14,13 @@ import yaml
 from PIL import Image
 
 from robinterp.base.errors import RobinterpError
-from robinterp.report.html import build_report, software_versions, table_rows_with_difference
-from robinterp.base.tables import COLUMNS, write_table
+from robinterp.report.html import (build_report, paper_layout, software_versions, table_html,
+                                   table_rows_with_difference)
+from robinterp.base.tables import COLUMNS, long_rows, write_table
 
 DATA_URI = "data:image/png;base64,"
 SCRIPT = "<script>alert('x')</script>"
+MINUS = "\u2212"
 
 
 class ReportParser(HTMLParser):
@@ -124,18 +126,34 @@ def report(run):
     return out
 
 
-def test_tables_show_value_paper_and_difference(report):
+def test_tables_show_value_paper_and_difference_in_the_papers_layout(report):
     parsed = parse(report)
     table1 = parsed.table("table1_accuracy")
-    assert table1["header"] == [*COLUMNS, "difference"]
+    # one dataset: no dataset column; a metric the paper reports gets (paper) and (ours - paper), one it never does not
+    assert table1["header"] == ["model", "clean_accuracy", "clean_accuracy (paper)",
+                                f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy"]
     assert table1["rows"] == [
-        ["digits", "robust_l2", "clean_accuracy", "90.0000", "88.2500", "1.7500"],
-        ["digits", "standard", "pgd_l2_accuracy", "12.3456", "", ""],
+        ["robust_l2", "90.0000", "88.2500", "1.7500", ""],
+        ["standard", "", "", "", "12.3456"],
     ]
     table2 = parsed.table("table2_fid")
-    assert table2["rows"][0] == ["cifar10", "standard", "fid", "150.0000", "152.2900", "-2.2900"]
-    assert table2["rows"][1][1] == SCRIPT  # the model name, escaped in the file, reads back as text
-    assert table2["rows"][1][5] == ""
+    assert table2["header"] == ["model", "fid", "fid (paper)", f"fid (ours {MINUS} paper)"]
+    assert table2["rows"][0] == ["standard", "150.0000", "152.2900", "-2.2900"]
+    assert table2["rows"][1][0] == SCRIPT  # the model name, escaped in the file, reads back as text
+    assert table2["rows"][1][1:] == ["7.5000", "", ""]
+    text = report.read_text()
+    # the dataset a one-dataset table drops from its columns is named above it, inside the table's section
+    assert '<section id="table-table1_accuracy">\n<p class="meta">Dataset: digits</p>\n<table>' in text
+    assert '<section id="table-table2_fid">\n<p class="meta">Dataset: cifar10</p>\n<table>' in text
+
+
+def test_tables_note_explains_the_columns_and_report_is_ascii(report):
+    data = report.read_bytes()
+    data.decode("ascii")  # raises on any non-ASCII byte
+    text = report.read_text()
+    assert ("Columns: our value, the paper&#x27;s number (Boychev 2023) where it reports one, and ours &#8722; paper"
+            in text)
+    assert "&#8722;" in text and MINUS not in text
 
 
 def test_figures_are_embedded_byte_for_byte(run, report):
@@ -204,7 +222,7 @@ def test_nan_value_leaves_difference_cell_empty(tmp_path):
     write_table(table, [{"dataset": "d", "model": "m", "metric": "acc", "value": math.nan, "paper": 1.0}])
     out = tmp_path / "r.html"
     build_report([table], [], {}, out, versions={})
-    assert parse(out).table("table1_accuracy")["rows"] == [["d", "m", "acc", "nan", "1.0000", ""]]
+    assert parse(out).table("table1_accuracy")["rows"] == [["m", "nan", "1.0000", ""]]
 
 
 def assert_nothing_written(folder: Path):
@@ -276,3 +294,128 @@ def test_files_that_share_a_name_are_captioned_with_their_folder():
 
     assert captions(["r/cifar10/methods_matrix.csv", "r/mnist/methods_matrix.csv", "r/table2_fid.csv"]) == [
         "cifar10/methods_matrix", "mnist/methods_matrix", "table2_fid"]
+
+
+# --- the paper's layout -------------------------------------------------------------------------------------------
+
+def long_table(*cells: tuple) -> list[dict]:
+    """Report rows (see table_rows_with_difference) of (dataset, model, metric, value, paper) cells, as the CSV has
+    them (strings; an empty paper where the paper has no number)."""
+    return table_rows_with_difference([dict(zip(COLUMNS, (d, m, metric, str(v), "" if p is None else str(p))))
+                                       for d, m, metric, v, p in cells])
+
+
+def test_paper_layout_two_models_three_metrics():
+    rows = long_table(
+        ("cifar10", "standard", "clean_accuracy", 93.0, 93.2),
+        ("cifar10", "standard", "pgd_l2_accuracy", 0.5, None),
+        ("cifar10", "robust_l2", "fid", 90.0, 88.25),  # the paper's fid only for robust_l2
+        ("cifar10", "robust_l2", "clean_accuracy", 84.0, 85.0),
+        ("cifar10", "robust_l2", "pgd_l2_accuracy", 60.0, None),
+        ("cifar10", "standard", "fid", 150.0, None),
+    )
+    before = [dict(row) for row in rows]
+    header, body = paper_layout(rows)
+    assert rows == before  # the input is not modified
+    # rows: first appearance of the model; columns: first appearance of the metric; pgd: never in the paper
+    assert header == ["model",
+                      "clean_accuracy", "clean_accuracy (paper)", f"clean_accuracy (ours {MINUS} paper)",
+                      "pgd_l2_accuracy",
+                      "fid", "fid (paper)", f"fid (ours {MINUS} paper)"]
+    assert body == [
+        ["standard", 93.0, 93.2, pytest.approx(-0.2), 0.5, 150.0, None, None],
+        ["robust_l2", 84.0, 85.0, -1.0, 60.0, 90.0, 88.25, 1.75],
+    ]
+    assert all(len(line) == len(header) for line in body)
+
+
+def test_paper_layout_puts_std_right_after_its_metric():
+    metrics = ["alignment_mean", "ig_gini_mean", "alignment_std", "ig_gini_std",
+               "inception192_l2_inv1_std", "inception192_l2_inv1", "lonely_std", "pixel_l2_inv1"]
+    rows = long_table(*[("cifar10", "robust_l2", metric, float(i), 20.05 if metric == "inception192_l2_inv1" else None)
+                        for i, metric in enumerate(metrics)])
+    header, body = paper_layout(rows)
+    assert header == ["model", "alignment_mean", "alignment_std", "ig_gini_mean", "ig_gini_std",
+                      # the std follows its metric's paper and difference columns, even where it came first
+                      "inception192_l2_inv1", "inception192_l2_inv1 (paper)",
+                      f"inception192_l2_inv1 (ours {MINUS} paper)", "inception192_l2_inv1_std",
+                      "lonely_std",  # no metric of its own: keeps its place
+                      "pixel_l2_inv1"]
+    assert body == [["robust_l2", 0.0, 2.0, 1.0, 3.0, 5.0, 20.05, pytest.approx(-15.05), 4.0, 6.0, 7.0]]
+
+
+def test_paper_layout_keeps_a_dataset_column_across_datasets():
+    rows = long_table(
+        ("cifar10", "standard", "alignment_mean", 0.1, None),
+        ("cifar10", "robust_l2", "alignment_mean", 0.3, None),
+        ("smallimagenet150", "standard", "alignment_mean", 0.2, None),
+        ("cifar10", "standard", "alignment_std", 0.01, None),
+        ("smallimagenet150", "standard", "alignment_std", 0.02, None),
+    )
+    header, body = paper_layout(rows)
+    assert header == ["dataset", "model", "alignment_mean", "alignment_std"]
+    assert body == [  # the same model name on two datasets: two rows
+        ["cifar10", "standard", 0.1, 0.01],
+        ["cifar10", "robust_l2", 0.3, None],
+        ["smallimagenet150", "standard", 0.2, 0.02],
+    ]
+
+
+def test_paper_layout_of_no_rows_and_of_a_repeated_cell():
+    assert paper_layout([]) == (["model"], [])
+    rows = long_table(("d", "m", "acc", 1.0, None), ("d", "m", "acc", 2.0, None))
+    with pytest.raises(ValueError, match="'m'.*'acc'"):
+        paper_layout(rows)
+
+
+def test_repeated_cell_fails_before_anything_is_written(run):
+    table = run["dir"] / "results" / "table1_twice.csv"
+    write_table(table, [{"dataset": "d", "model": "m", "metric": "acc", "value": v, "paper": ""} for v in (1, 2)])
+    out = run["dir"] / "report" / "report.html"
+    with pytest.raises(RobinterpError, match="two rows") as error:
+        build_report([*run["tables"], table], run["figures"], run["config"], out, versions={})
+    assert str(table) in str(error.value)
+    assert_nothing_written(out.parent)
+
+
+DEMO_MODELS = ["standard", "robust_l2", "robust_linf", "sgt", "asgt", "int", "gradnorm_0p1", "gradnorm_1"]
+DEMO_METRICS = ["clean_accuracy", "pgd_l2_accuracy", "pgd_linf_accuracy", "autoattack_linf_accuracy",
+                "mean_accuracy"]
+
+
+def demo_like_rows(dataset: str) -> list[dict]:
+    """The demo's table 1 in the long schema: 8 models x 5 metrics, the paper's numbers filled in by long_rows."""
+    return [row for i, model in enumerate(DEMO_MODELS)
+            for row in long_rows(dataset, model, {m: 10.0 * i + j for j, m in enumerate(DEMO_METRICS)}, DEMO_METRICS)]
+
+
+def test_demo_like_table_has_one_body_row_per_model(tmp_path):
+    rows = demo_like_rows("digits")
+    assert len(rows) == 40
+    html = table_html("table1_accuracy", table_rows_with_difference(rows))
+    tbody = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert tbody.count("<tr>") == len(DEMO_MODELS)
+
+    table = tmp_path / "table1_accuracy.csv"
+    write_table(table, rows)
+    out = tmp_path / "r.html"
+    build_report([table], [], {}, out, versions={})
+    parsed = parse(out).table("table1_accuracy")
+    assert parsed["header"] == ["model", *DEMO_METRICS]  # the paper has no digits numbers: our values only
+    assert [line[0] for line in parsed["rows"]] == DEMO_MODELS
+    assert parsed["rows"][2] == ["robust_linf", "20.0000", "21.0000", "22.0000", "23.0000", "24.0000"]
+
+
+def test_cifar10_like_table_fills_the_papers_columns_of_the_models_it_reports(tmp_path):
+    table = tmp_path / "table1_accuracy.csv"
+    write_table(table, demo_like_rows("cifar10"))
+    out = tmp_path / "r.html"
+    build_report([table], [], {}, out, versions={})
+    parsed = parse(out).table("table1_accuracy")
+    assert parsed["header"][:5] == ["model", "clean_accuracy", "clean_accuracy (paper)",
+                                    f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy"]
+    assert len(parsed["header"]) == 1 + 3 + 3 + 1 + 1 + 1  # clean and PGD-L2 in the paper; the other three not
+    assert len(parsed["rows"]) == len(DEMO_MODELS)
+    assert parsed["rows"][0][:4] == ["standard", "0.0000", "93.2000", "-93.2000"]
+    assert parsed["rows"][1][1:7] == ["10.0000", "85.0000", "-75.0000", "11.0000", "64.6000", "-53.6000"]
+    assert parsed["rows"][2][1:7] == ["20.0000", "", "", "21.0000", "", ""]  # robust_linf: not in the paper

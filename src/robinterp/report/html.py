@@ -1,9 +1,10 @@
 """One self-contained HTML report of a workflow run.
 
-The report puts every table of the run (long schema, see :mod:`robinterp.tables`) beside the paper's
-numbers and their difference, embeds every figure (PNG, as a base64 data URI), and records the config
-and the software versions, so that a single file documents a run. It needs no network, no JavaScript
-and no other file: images and styles are inline.
+The report shows every table of the run (stored in the long schema, see :mod:`robinterp.base.tables`) as the
+paper lays it out: one row per (dataset, model), one column per metric, and beside our value the paper's number
+and the difference wherever the paper reports the metric (see :func:`paper_layout`). It embeds every figure (PNG,
+as a base64 data URI), and records the config and the software versions, so that a single file documents a run.
+It needs no network, no JavaScript and no other file: images and styles are inline.
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ VERSIONED_PACKAGES = ("robinterp", "torch", "torchvision", "numpy", "scipy", "ca
 
 NOT_INSTALLED = "not installed"
 
-#: Columns of a report table: the long schema plus the difference to the paper.
-REPORT_COLUMNS = (*COLUMNS, "difference")
+#: The columns that identify a row of a report table, in this order; ``dataset`` only where a table spans several.
+KEY_COLUMNS = ("dataset", "model")
 
-#: (file-name pattern, Snakemake rule) for the outputs of workflow/rules/*.smk; first match wins.
+#: Suffix of a metric's standard deviation, and the suffix its metric may carry instead of none
+#: (``alignment_std`` belongs to ``alignment_mean``, ``inception192_l2_inv1_std`` to ``inception192_l2_inv1``).
+_STD_SUFFIX = "_std"
+_MEAN_SUFFIX = "_mean"
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _DECIMALS = 4
@@ -91,7 +96,7 @@ def table_rows_with_difference(rows: list[dict]) -> list[dict]:
     """Copies of long-schema rows with ``value`` and ``paper`` as floats and a ``difference`` column added.
 
     Args:
-        rows: rows as :func:`robinterp.tables.read_table` returns them (``value`` and ``paper`` as strings or
+        rows: rows as :func:`robinterp.base.tables.read_table` returns them (``value`` and ``paper`` as strings or
             numbers; ``paper`` an empty string or None where the paper has no number).
 
     Returns:
@@ -112,6 +117,105 @@ def table_rows_with_difference(rows: list[dict]) -> list[dict]:
             difference = None
         result.append({**row, "value": value, "paper": paper, "difference": difference})
     return result
+
+
+def paper_column(metric: str) -> str:
+    """The header of the column holding the paper's number for ``metric``.
+
+    Args:
+        metric: the metric's name (a ``metric`` of the long schema).
+    """
+    return f"{metric} (paper)"
+
+
+def difference_column(metric: str) -> str:
+    """The header of the column holding ours − paper for ``metric``.
+
+    Args:
+        metric: the metric's name (a ``metric`` of the long schema).
+    """
+    return f"{metric} (ours − paper)"
+
+
+def _metric_order(metrics: Sequence[str]) -> list[str]:
+    """``metrics`` in column order: first appearance, except that a ``_std`` metric follows its metric.
+
+    The metric of ``X_std`` is ``X`` where ``metrics`` has it, else ``X_mean`` where it has that; a ``_std`` metric
+    without either keeps its own place.
+
+    Args:
+        metrics: the distinct metrics of a table, in order of first appearance.
+    """
+    present = set(metrics)
+    followers: dict[str, list[str]] = {metric: [] for metric in metrics}
+    leaders = []
+    for metric in metrics:
+        stem = metric[:-len(_STD_SUFFIX)] if metric.endswith(_STD_SUFFIX) else ""
+        base = next((b for b in (stem, stem + _MEAN_SUFFIX) if stem and b in present), None)
+        if base is None:
+            leaders.append(metric)
+        else:
+            followers[base].append(metric)
+
+    order: list[str] = []
+
+    def place(metric: str) -> None:
+        order.append(metric)
+        for follower in followers[metric]:
+            place(follower)
+
+    for metric in leaders:
+        place(metric)
+    return order
+
+
+def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
+    """A long table laid out as the paper does: one row per (dataset, model), one column per metric.
+
+    Rows come in the order of the first appearance of their (dataset, model), metrics in the order of their first
+    appearance, except that a ``_std`` metric's columns follow those of its metric (see :func:`_metric_order`).
+    Every metric for which the paper has a number in at least one row gets three columns: our value, the paper's
+    number (:func:`paper_column`) and ours − paper (:func:`difference_column`); every other metric gets our
+    value only. Pure: no I/O, the input is not modified.
+
+    Args:
+        rows: rows as :func:`table_rows_with_difference` returns them (``value`` a float, ``paper`` and
+            ``difference`` floats or None), in the CSV's order.
+
+    Returns:
+        ``(header, body)``: ``header`` the column names, ``"dataset"`` (only where the rows span several datasets)
+        and ``"model"`` first, then the metric columns; ``body`` one list of cells per (dataset, model), aligned
+        with ``header``: the dataset and model as strings, then numbers (floats), None where there is no number (a
+        (dataset, model) without that metric, a paper without that cell, a difference that cannot be computed).
+
+    Raises:
+        ValueError: naming them, if two rows share dataset, model and metric.
+    """
+    datasets = list(dict.fromkeys(str(row["dataset"]) for row in rows))
+    keys = list(dict.fromkeys((str(row["dataset"]), str(row["model"])) for row in rows))
+    metrics = _metric_order(list(dict.fromkeys(str(row["metric"]) for row in rows)))
+    cells: dict[tuple[str, str, str], Mapping] = {}
+    for row in rows:
+        key = (str(row["dataset"]), str(row["model"]), str(row["metric"]))
+        if key in cells:
+            raise ValueError(f"two rows for dataset {key[0]!r}, model {key[1]!r}, metric {key[2]!r}")
+        cells[key] = row
+    with_paper = {str(row["metric"]) for row in rows if row.get("paper") is not None}
+    keep_dataset = len(datasets) > 1
+
+    header = [*KEY_COLUMNS] if keep_dataset else list(KEY_COLUMNS[1:])
+    for metric in metrics:
+        header += [metric, paper_column(metric), difference_column(metric)] if metric in with_paper else [metric]
+    body = []
+    for dataset, model in keys:
+        line: list[Any] = [dataset, model] if keep_dataset else [model]
+        for metric in metrics:
+            row = cells.get((dataset, model, metric), {})
+            line.append(row.get("value"))
+            if metric in with_paper:
+                line += [row.get("paper"), row.get("difference")]
+        body.append(line)
+    return header, body
 
 
 def _parse_number(text: Any, column: str, row: Mapping) -> float | None:
@@ -177,7 +281,7 @@ def _read_long_table(path: Path) -> list[dict]:
         path: the CSV file.
 
     Raises:
-        RobinterpError: ``path`` is missing, lacks a column of :data:`robinterp.tables.COLUMNS`, or a row's
+        RobinterpError: ``path`` is missing, lacks a column of :data:`robinterp.base.tables.COLUMNS`, or a row's
             value/paper is not a number.
     """
     if not path.is_file():
@@ -236,20 +340,24 @@ def format_number(number: float | None) -> str:
 
 
 def table_html(caption: str, rows: Sequence[Mapping]) -> str:
-    """An HTML ``<table>`` of report rows.
+    """An HTML ``<table>`` of report rows in the paper's layout (see :func:`paper_layout`).
 
     Args:
         caption: the table's caption (escaped here).
         rows: rows as :func:`table_rows_with_difference` returns them.
+
+    Raises:
+        ValueError: if two rows share dataset, model and metric.
     """
-    head = "".join(f"<th>{_esc(column)}</th>" for column in REPORT_COLUMNS)
-    body = []
-    for row in rows:
-        cells = [f"<td>{_esc(row[column])}</td>" for column in COLUMNS[:3]]
-        cells += [f'<td class="num">{format_number(row[column])}</td>' for column in ("value", "paper", "difference")]
-        body.append(f"<tr>{''.join(cells)}</tr>")
+    header, body = paper_layout(rows)
+    head = "".join(f"<th>{_esc(column)}</th>" for column in header)
+    lines = []
+    for line in body:
+        cells = [f"<td>{_esc(cell)}</td>" if isinstance(cell, str) else f'<td class="num">{format_number(cell)}</td>'
+                 for cell in line]
+        lines.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<table>\n<caption>{_esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n"
-            f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
+            f"<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>")
 
 
 def figure_html(caption: str, png: bytes) -> str:
@@ -272,9 +380,25 @@ def captions(paths: Sequence[str | Path]) -> list[str]:
 
 
 def _table_section(path: Path, caption: str) -> str:
-    """The report section of the long-schema CSV ``path`` (reads and checks it)."""
+    """The report section of the long-schema CSV ``path`` (reads and checks it), in the paper's layout.
+
+    A table of one dataset has no dataset column (see :func:`paper_layout`); a line above it names the dataset.
+
+    Args:
+        path: the CSV file.
+        caption: the table's caption, which also names the section (``table-…`` id).
+
+    Raises:
+        RobinterpError: as :func:`_read_long_table`, or two rows of ``path`` share dataset, model and metric.
+    """
     rows = _read_long_table(path)
-    return f'<section id="{_section_id("table", caption)}">\n{table_html(caption, rows)}\n</section>'
+    try:
+        table = table_html(caption, rows)
+    except ValueError as error:
+        raise RobinterpError(f"table {str(path)!r}: {error}") from None
+    datasets = list(dict.fromkeys(str(row["dataset"]) for row in rows))
+    note = f'<p class="meta">Dataset: {_esc(datasets[0])}</p>\n' if len(datasets) == 1 else ""
+    return f'<section id="{_section_id("table", caption)}">\n{note}{table}\n</section>'
 
 
 def _figure_section(path: Path, caption: str) -> str:
@@ -356,8 +480,10 @@ def _document(title: str, generated: str, tables: Sequence[str | Path], figures:
         config: the HTML of the config section.
         versions: the HTML of the versions section.
     """
-    note = ("Each table shows the run's value, the paper's number (Boychev 2023) where it reports one, and the "
-            "difference value - paper; an empty cell means the paper has no number.")
+    note = ("Each table is laid out as in the paper: one row per model (and dataset, where a table spans several), "
+            "one column per metric. Columns: our value, the paper's number (Boychev 2023) where it reports one, and "
+            "ours − paper; a metric the paper reports for no row has our value only. An empty cell means there "
+            "is no number (the paper has none for that row, or the run has no such metric for it).")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
