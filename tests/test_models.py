@@ -42,6 +42,18 @@ def test_checkpoint_round_trip_and_architecture_check(tmp_path):
         load_model(tmp_path / "missing.pt")
 
 
+def test_identical_weights_give_identical_model_files_whatever_their_names(tmp_path):
+    """The archive inside a torch file is named after the file; the model file must not depend on that."""
+    spec = model_spec("resnet_small", 10, 1, [0.1], [0.3])
+    torch.manual_seed(0)
+    model = build_model(**spec)
+    save_model(tmp_path / "a" / "model.pt", model, spec, extra={"best_epoch": 3})
+    save_model(tmp_path / "b" / "other_name.pt", model, spec, extra={"best_epoch": 3})
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "other_name.pt").read_bytes()
+    save_model(tmp_path / "c.pt", model, spec, extra={"best_epoch": 4})
+    assert (tmp_path / "c.pt").read_bytes() != (tmp_path / "a" / "model.pt").read_bytes()
+
+
 def test_unknown_architecture_and_wrong_channel_count_are_rejected():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("vgg", 10, 3, [0, 0, 0], [1, 1, 1])

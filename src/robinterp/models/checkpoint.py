@@ -7,14 +7,16 @@ from pathlib import Path
 import torch
 
 from robinterp.base.errors import CheckpointError
-from robinterp.base.io import atomic_path
+from robinterp.base.io import save_torch
 from robinterp.models.architectures import Classifier, build_model
 
 
 def save_model(path: str | Path, model: Classifier, spec: dict, extra: dict | None = None) -> None:
-    """Save final weights with their :func:`model_spec` (atomically)."""
-    with atomic_path(path) as tmp:
-        torch.save({"spec": spec, "state_dict": model.state_dict(), **(extra or {})}, tmp)
+    """Save final weights with their :func:`~robinterp.models.architectures.model_spec` (atomically).
+
+    Identical weights, spec and ``extra`` give identical bytes (:func:`robinterp.base.io.save_torch`).
+    """
+    save_torch(path, {"spec": spec, "state_dict": model.state_dict(), **(extra or {})})
 
 
 def load_model(path: str | Path, expected_spec: dict | None = None, map_location: str | torch.device = "cpu") -> Classifier:

@@ -39,7 +39,7 @@ from robinterp.data.store import Split
 from robinterp.training.distributed import DataParallel
 from robinterp.base.errors import CheckpointError, Preempted, TrainingDivergedError
 from robinterp.attacks.accuracy import evaluate_accuracy
-from robinterp.base.io import atomic_path
+from robinterp.base.io import save_torch
 from robinterp.base.seeds import stream_seed
 from robinterp.training.step import StepContext
 from robinterp.training.preemption import StopRequest
@@ -191,12 +191,11 @@ class _Loop:
     def save(self, partial: _EpochState | None = None) -> None:
         """Write the resumable state (rank 0), atomically; other processes wait for it."""
         if self.parallel.is_main:
-            with atomic_path(self.checkpoint_path) as tmp:
-                torch.save({"resume_key": resume_key(self.s, self.seed),
-                            "epoch": self.completed_epoch, "model": self.model.state_dict(),
-                            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                            "best": self.best, "history": self.history,
-                            "partial": None if partial is None else asdict(partial)}, tmp)
+            save_torch(self.checkpoint_path, {
+                "resume_key": resume_key(self.s, self.seed), "epoch": self.completed_epoch,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "best": self.best, "history": self.history,
+                "partial": None if partial is None else asdict(partial)})
         self.parallel.barrier()
 
     def load(self) -> tuple[bool, _EpochState | None]:
