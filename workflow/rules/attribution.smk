@@ -6,11 +6,11 @@
 
 rule select_attribution_images:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/selection.json",
+        ATTRIBUTION_SELECTION,
     params:
-        settings=attribution_settings,
+        settings=dataset_settings("attribution"),
     log:
         f"{RESULTS}/logs/select_attribution_images/{{dataset}}.log",
     conda:
@@ -22,14 +22,14 @@ rule select_attribution_images:
 
 rule attribute_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+        data=DATA_META,
+        model=MODEL,
+        selection=ATTRIBUTION_SELECTION,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/{{model}}.json",
+        ATTRIBUTION_JSON,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=attribution_settings,
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
@@ -48,14 +48,14 @@ rule attribute_model:
 # The maps of the figures, only for the methods the figures show (figure_methods).
 rule explain_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+        data=DATA_META,
+        model=MODEL,
+        selection=ATTRIBUTION_SELECTION,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz",
+        ATTRIBUTION_NPZ,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=attribution_settings,
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
@@ -73,15 +73,15 @@ rule explain_model:
 
 rule plot_attributions:
     input:
-        unpack(attribution_arrays),
+        unpack(get_attribution_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.pdf",
+        png=report(f"{ATTRIBUTION_FIGURE}.png", category="Figures"),
+        pdf=f"{ATTRIBUTION_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
     params:
-        arrays=lambda wc, input: name_path_args(dict(input.items())),
-        rows=lambda wc: ",".join(map(str, DATASETS[wc.dataset]["attribution"]["sample_rows"])),
+        arrays=input_name_paths,
+        rows=attribution_sample_rows,
     log:
         f"{RESULTS}/logs/plot_attributions/fig{{number}}_{{dataset}}.log",
     conda:
@@ -93,15 +93,15 @@ rule plot_attributions:
 
 rule plot_attribution_grid:
     input:
-        unpack(attribution_arrays),
+        unpack(get_attribution_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.pdf",
+        png=report(f"{ATTRIBUTION_GRID_FIGURE}.png", category="Figures"),
+        pdf=f"{ATTRIBUTION_GRID_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
         method="ig|shap",
     params:
-        arrays=lambda wc, input: name_path_args(dict(input.items())),
+        arrays=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
     conda:
@@ -115,7 +115,7 @@ rule attribution_table:
     input:
         list(attribution_metric_files().values()),
     output:
-        report(f"{RESULTS}/table7_attribution.csv", category="Tables"),
+        report(ATTRIBUTION_TABLE, category="Tables"),
     params:
         metrics=name_path_args(attribution_metric_files()),
     log:

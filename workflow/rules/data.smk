@@ -4,10 +4,10 @@
 
 rule prepare_data:
     output:
-        f"{RESULTS}/data/{{dataset}}/meta.json",
+        DATA_META,
     params:
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["prepare"]),
-        out_dir=lambda wc, output: os.path.dirname(output[0]),
+        settings=dataset_settings("prepare"),
+        out_dir=DATA_DIR,
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     benchmark:

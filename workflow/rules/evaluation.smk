@@ -3,13 +3,13 @@
 
 rule evaluate_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        f"{RESULTS}/eval/{{dataset}}/{{model}}.json",
+        EVAL_JSON,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["evaluation"]),
+        model=dataset_settings("model"),
+        settings=dataset_settings("evaluation"),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -28,12 +28,12 @@ rule evaluate_model:
 
 rule accuracy_table:
     input:
-        unpack(accuracy_metrics),
+        unpack(get_accuracy_metrics),
     output:
-        report(f"{RESULTS}/{{table}}.csv", category="Tables"),
+        report(ACCURACY_TABLE, category="Tables"),
     params:
-        dataset=lambda wc: ACCURACY_TABLES[wc.table],
-        metrics=lambda wc, input: name_path_args(dict(input.items())),
+        dataset=accuracy_table_dataset,
+        metrics=input_name_paths,
         keep=accuracy_metric_names,
     log:
         f"{RESULTS}/logs/accuracy_table/{{table}}.log",

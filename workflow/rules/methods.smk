@@ -5,13 +5,13 @@
 
 rule robustness_curves:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        f"{RESULTS}/curves/{{dataset}}/{{model}}.json",
+        CURVES_JSON,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["curves"]),
+        model=dataset_settings("model"),
+        settings=dataset_settings("curves"),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -30,12 +30,12 @@ rule robustness_curves:
 
 rule plot_robustness_curves:
     input:
-        lambda wc: list(per_model_files(wc.dataset, "{results}/curves/{dataset}/{model}.json").values()),
+        unpack(get_curves),
     output:
-        png=report(f"{RESULTS}/fig_robustness_{{dataset}}.png", category="Figures"),
-        pdf=f"{RESULTS}/fig_robustness_{{dataset}}.pdf",
+        png=report(f"{ROBUSTNESS_FIGURE}.png", category="Figures"),
+        pdf=f"{ROBUSTNESS_FIGURE}.pdf",
     params:
-        curves=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/curves/{dataset}/{model}.json")),
+        curves=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_robustness_curves/{{dataset}}.log",
     conda:
@@ -47,14 +47,14 @@ rule plot_robustness_curves:
 
 rule etmann_analysis:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        arrays=f"{RESULTS}/etmann/{{dataset}}/{{model}}.npz",
-        summary=f"{RESULTS}/etmann/{{dataset}}/{{model}}.json",
+        arrays=ETMANN_NPZ,
+        summary=ETMANN_JSON,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["etmann"]),
+        model=dataset_settings("model"),
+        settings=dataset_settings("etmann"),
         device=config["device"],
     log:
         f"{RESULTS}/logs/etmann_analysis/{{dataset}}/{{model}}.log",
@@ -72,15 +72,15 @@ rule etmann_analysis:
 
 rule plot_etmann:
     input:
-        lambda wc: list(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.npz").values()),
+        unpack(get_etmann_arrays),
     output:
-        summary=report(f"{RESULTS}/fig_etmann_{{dataset}}_summary.png", category="Figures"),
-        summary_pdf=f"{RESULTS}/fig_etmann_{{dataset}}_summary.pdf",
-        scatter=report(f"{RESULTS}/fig_etmann_{{dataset}}_scatter.png", category="Figures"),
-        scatter_pdf=f"{RESULTS}/fig_etmann_{{dataset}}_scatter.pdf",
+        summary=report(f"{ETMANN_SUMMARY_FIGURE}.png", category="Figures"),
+        summary_pdf=f"{ETMANN_SUMMARY_FIGURE}.pdf",
+        scatter=report(f"{ETMANN_SCATTER_FIGURE}.png", category="Figures"),
+        scatter_pdf=f"{ETMANN_SCATTER_FIGURE}.pdf",
     params:
-        analyses=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.npz")),
-        order=lambda wc: gradnorm_order(wc.dataset),
+        analyses=input_name_paths,
+        order=gradnorm_order,
     log:
         f"{RESULTS}/logs/plot_etmann/{{dataset}}.log",
     conda:
@@ -93,22 +93,18 @@ rule plot_etmann:
 
 rule methods_matrix:
     input:
-        evaluation=lambda wc: list(per_model_files(wc.dataset, "{results}/eval/{dataset}/{model}.json").values()),
-        attribution=lambda wc: list(
-            per_model_files(wc.dataset, "{results}/attribution/{dataset}/{model}.json").values()
-        ),
-        etmann=lambda wc: list(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.json").values()),
-        synthesis=f"{RESULTS}/synthesis/{{dataset}}/metrics.json",
+        evaluation=input_list(get_evaluations),
+        attribution=input_list(get_attribution_metrics),
+        etmann=input_list(get_etmann_summaries),
+        synthesis=SYNTHESIS_METRICS,
     output:
-        csv=report(f"{RESULTS}/{{dataset}}/methods_matrix.csv", category="Tables"),
-        png=report(f"{RESULTS}/{{dataset}}/methods_matrix.png", category="Figures"),
-        pdf=f"{RESULTS}/{{dataset}}/methods_matrix.pdf",
+        csv=report(METHODS_MATRIX_CSV, category="Tables"),
+        png=report(f"{METHODS_MATRIX_FIGURE}.png", category="Figures"),
+        pdf=f"{METHODS_MATRIX_FIGURE}.pdf",
     params:
-        evaluation=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/eval/{dataset}/{model}.json")),
-        attribution=lambda wc: name_path_args(
-            per_model_files(wc.dataset, "{results}/attribution/{dataset}/{model}.json")
-        ),
-        etmann=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.json")),
+        evaluation=name_path_params(get_evaluations),
+        attribution=name_path_params(get_attribution_metrics),
+        etmann=name_path_params(get_etmann_summaries),
     log:
         f"{RESULTS}/logs/methods_matrix/{{dataset}}.log",
     conda:

@@ -9,7 +9,7 @@ rule report:
         tables=report_tables(),
         figures=report_figures(),
     output:
-        f"{RESULTS}/report.html",
+        REPORT_HTML,
     params:
         config=as_json(config),
         title=f"robinterp: {RESULTS}",

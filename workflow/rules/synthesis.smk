@@ -22,15 +22,15 @@ rule fetch_inception_weights:
 
 rule train_judge:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        model=judge_file("{dataset}"),
-        history=f"{RESULTS}/judge/{{dataset}}/history.csv",
+        model=JUDGE_MODEL,
+        history=JUDGE_HISTORY,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         train=judge_train_settings,
-        checkpoint=lambda wc: f"{RESULTS}/judge/{wc.dataset}/resume.pt",
-        seed=lambda wc: synthesis(wc.dataset)["judge"]["seed"],
+        checkpoint=JUDGE_CHECKPOINT,
+        seed=judge_seed,
         device=config["device"],
         launcher=robinterp_launcher,
     log:
@@ -49,9 +49,9 @@ rule train_judge:
 
 rule class_seeds:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
+        CLASS_SEEDS,
     params:
         settings=synthesis_settings("class_seeds"),
     log:
@@ -65,13 +65,13 @@ rule class_seeds:
 
 rule generate_classes:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        seeds=f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
+        data=DATA_META,
+        model=MODEL,
+        seeds=CLASS_SEEDS,
     output:
-        synthesis_file("{dataset}", "{model}", "generated"),
+        GENERATED_NPZ,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         settings=synthesis_settings("generate_classes"),
         device=config["device"],
     log:
@@ -87,12 +87,12 @@ rule generate_classes:
 
 rule invert_representations:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        synthesis_file("{dataset}", "{model}", "inversions"),
+        INVERSIONS_NPZ,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         settings=synthesis_settings("invert_representations"),
         device=config["device"],
     log:
@@ -108,12 +108,12 @@ rule invert_representations:
 
 rule visualise_features:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        synthesis_file("{dataset}", "{model}", "features"),
+        FEATURES_NPZ,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         settings=synthesis_settings("visualise_features"),
         device=config["device"],
     log:
@@ -129,18 +129,18 @@ rule visualise_features:
 
 rule synthesis_metrics:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        features_from=feature_extractor_file,
-        generated=lambda wc: list(synthesis_files(wc.dataset, "generated").values()),
-        inversions=lambda wc: list(synthesis_files(wc.dataset, "inversions").values()),
+        data=DATA_META,
+        features_from=get_feature_extractor,
+        generated=input_list(get_generated),
+        inversions=input_list(get_inversions),
     output:
-        f"{RESULTS}/synthesis/{{dataset}}/metrics.json",
+        SYNTHESIS_METRICS,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         settings=synthesis_settings("synthesis_metrics"),
         device=config["device"],
-        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated")),
-        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions")),
+        generated=name_path_params(get_generated),
+        inversions=name_path_params(get_inversions),
     log:
         f"{RESULTS}/logs/synthesis_metrics/{{dataset}}.log",
     benchmark:
@@ -157,16 +157,16 @@ rule synthesis_metrics:
 
 rule synthesis_table:
     input:
-        lambda wc: f"{RESULTS}/synthesis/{SYNTHESIS_TABLES[wc.synthesis_table][0]}/metrics.json",
+        get_synthesis_table_metrics,
     output:
-        report(f"{RESULTS}/{{synthesis_table}}.csv", category="Tables"),
+        report(SYNTHESIS_TABLE, category="Tables"),
     wildcard_constraints:
         synthesis_table="|".join(SYNTHESIS_TABLES),
     params:
-        dataset=lambda wc: SYNTHESIS_TABLES[wc.synthesis_table][0],
-        kind=lambda wc: SYNTHESIS_TABLES[wc.synthesis_table][1],
-        features=lambda wc: synthesis(SYNTHESIS_TABLES[wc.synthesis_table][0])["features"],
-        models=lambda wc: ",".join(methods(SYNTHESIS_TABLES[wc.synthesis_table][0])),
+        dataset=synthesis_table_dataset,
+        kind=synthesis_table_kind,
+        features=synthesis_table_features,
+        models=synthesis_table_models,
     log:
         f"{RESULTS}/logs/synthesis_table/{{synthesis_table}}.log",
     conda:
@@ -178,16 +178,15 @@ rule synthesis_table:
 
 rule plot_seeds:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        seeds=f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
+        data=DATA_META,
+        seeds=get_class_seeds_of_figure,
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_seeds.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_seeds.pdf",
+        png=report(f"{SEEDS_FIGURE}.png", category="Figures"),
+        pdf=f"{SEEDS_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
     params:
         settings=synthesis_settings(),
-        check=lambda wc: synthesis_figure_entry(wc, "seeds"),
     log:
         f"{RESULTS}/logs/plot_seeds/fig{{number}}_{{dataset}}.log",
     conda:
@@ -199,17 +198,16 @@ rule plot_seeds:
 
 rule plot_generation:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        generated=lambda wc: list(synthesis_files(wc.dataset, "generated", figure=True).values()),
+        data=DATA_META,
+        generated=input_list(get_generation_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_generation.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_generation.pdf",
+        png=report(f"{GENERATION_FIGURE}.png", category="Figures"),
+        pdf=f"{GENERATION_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
     params:
         settings=synthesis_settings(),
-        check=lambda wc: synthesis_figure_entry(wc, "generation"),
-        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated", figure=True)),
+        generated=name_path_params(get_generation_figure_arrays),
     log:
         f"{RESULTS}/logs/plot_generation/fig{{number}}_{{dataset}}.log",
     conda:
@@ -221,16 +219,16 @@ rule plot_generation:
 
 rule plot_inversions:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "inversions", figure=True).values()),
+        unpack(get_inversion_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.pdf",
+        png=report(f"{INVERSION_FIGURE}.png", category="Figures"),
+        pdf=f"{INVERSION_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
     params:
         settings=synthesis_settings(),
-        block=lambda wc: synthesis_figure_entry(wc, "inversion"),
-        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions", figure=True)),
+        block=figure_entry("inversion"),
+        inversions=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_inversions/fig{{number}}_{{dataset}}.log",
     conda:
@@ -242,16 +240,16 @@ rule plot_inversions:
 
 rule plot_features:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "features", figure=True).values()),
+        unpack(get_feature_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_features.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_features.pdf",
+        png=report(f"{FEATURES_FIGURE}.png", category="Figures"),
+        pdf=f"{FEATURES_FIGURE}.pdf",
     wildcard_constraints:
         number="[0-9]{2}",
     params:
         settings=synthesis_settings(),
-        entry=lambda wc: synthesis_figure_entry(wc, "visualisation"),
-        features=lambda wc: name_path_args(synthesis_files(wc.dataset, "features", figure=True)),
+        entry=figure_entry("visualisation"),
+        features=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_features/fig{{number}}_{{dataset}}.log",
     conda:

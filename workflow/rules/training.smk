@@ -9,14 +9,14 @@
 
 rule train_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        model=f"{RESULTS}/models/{{dataset}}/{{model}}/model.pt",
-        history=f"{RESULTS}/models/{{dataset}}/{{model}}/history.csv",
+        model=MODEL,
+        history=HISTORY,
     params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
+        model=dataset_settings("model"),
         train=train_settings,
-        checkpoint=lambda wc: f"{RESULTS}/models/{wc.dataset}/{wc.model}/resume.pt",
+        checkpoint=CHECKPOINT,
         seed=config["seed"],
         device=config["device"],
         launcher=robinterp_launcher,
@@ -36,12 +36,12 @@ rule train_model:
 
 rule plot_training:
     input:
-        unpack(lambda wc: {m: f"{RESULTS}/models/{wc.dataset}/{m}/history.csv" for m in methods(wc.dataset)}),
+        unpack(get_histories),
     output:
-        png=report(f"{RESULTS}/fig_training_{{dataset}}.png", category="Figures"),
-        pdf=f"{RESULTS}/fig_training_{{dataset}}.pdf",
+        png=report(f"{TRAINING_FIGURE}.png", category="Figures"),
+        pdf=f"{TRAINING_FIGURE}.pdf",
     params:
-        histories=lambda wc, input: name_path_args(dict(input.items())),
+        histories=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_training/{{dataset}}.log",
     conda:
