@@ -13,7 +13,7 @@ rule fetch_inception_weights:
     output:
         INCEPTION_WEIGHTS,
     log:
-        "logs/fetch_inception_weights.log",
+        f"{RESULTS}/logs/fetch_inception_weights.log",
     conda:
         "../../envs/robinterp.yaml"
     shell:
