@@ -13,6 +13,10 @@ rule select_attribution_images:
         settings=dataset_settings("attribution"),
     log:
         f"{RESULTS}/logs/select_attribution_images/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -36,6 +40,11 @@ rule attribute_model:
     benchmark:
         f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # IG (51 points × 10 baselines, 3 times per image), SHAP, on 500 + 24 images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -62,6 +71,11 @@ rule explain_model:
     benchmark:
         f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # IG and SHAP maps of the 24 figure images, for the figures' methods
+        runtime=120,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -84,6 +98,10 @@ rule plot_attributions:
         rows=attribution_sample_rows,
     log:
         f"{RESULTS}/logs/plot_attributions/fig{{number}}_{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -104,6 +122,10 @@ rule plot_attribution_grid:
         arrays=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -120,6 +142,10 @@ rule attribution_table:
         metrics=name_path_args(attribution_metric_files()),
     log:
         f"{RESULTS}/logs/attribution_table/table7_attribution.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:

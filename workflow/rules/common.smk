@@ -77,7 +77,19 @@ METHODS_MATRIX_FIGURE = f"{RESULTS}/{{dataset}}/methods_matrix"
 REPORT_HTML = f"{RESULTS}/report.html"
 
 
-# --- how a job starts ---
+# --- resources and how a job starts ---
+# Rules declare their threads (the config's threads_per_job) and their resources, sized for
+# the paper's settings on a GPU node: mem_mb, runtime in minutes and, for compute jobs, gpu.
+# A profile's set-threads and set-resources override them (slurm/config.yaml).
+
+
+def job_gpus(wildcards):
+    """GPUs of a compute job: none when the config runs on the CPU (the demo, .test), else one.
+
+    A profile's set-resources overrides it (slurm/: one for every job of the GPU partition);
+    above 1, training runs one DDP process per GPU (robinterp_launcher).
+    """
+    return 0 if config["device"] == "cpu" else 1
 
 
 def robinterp_launcher(wildcards, resources):

@@ -12,7 +12,12 @@ rule prepare_data:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data/{{dataset}}.tsv"
-    threads: 4
+    threads: JOB_THREADS
+    resources:
+        # decoding and resizing 99,000 ImageNet JPEGs; no GPU
+        runtime=240,
+        mem_mb=32000,
+        gpu=0,
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -17,6 +17,11 @@ rule evaluate_model:
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_model/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # PGD-20 over the whole test set
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -37,6 +42,10 @@ rule accuracy_table:
         keep=accuracy_metric_names,
     log:
         f"{RESULTS}/logs/accuracy_table/{{table}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:

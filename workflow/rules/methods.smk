@@ -19,6 +19,11 @@ rule robustness_curves:
     benchmark:
         f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # a few attacks at a few ε on up to max_examples test images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -38,6 +43,10 @@ rule plot_robustness_curves:
         curves=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_robustness_curves/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -61,6 +70,11 @@ rule etmann_analysis:
     benchmark:
         f"{RESULTS}/benchmarks/etmann_analysis/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # PGD-L2 bisection per test image
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -83,6 +97,10 @@ rule plot_etmann:
         order=gradnorm_order,
     log:
         f"{RESULTS}/logs/plot_etmann/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -107,6 +125,10 @@ rule methods_matrix:
         etmann=name_path_params(get_etmann_summaries),
     log:
         f"{RESULTS}/logs/methods_matrix/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -15,6 +15,10 @@ rule report:
         title=f"robinterp: {RESULTS}",
     log:
         f"{RESULTS}/logs/report/report.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -14,6 +14,10 @@ rule fetch_inception_weights:
         INCEPTION_WEIGHTS,
     log:
         f"{RESULTS}/logs/fetch_inception_weights.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -38,6 +42,11 @@ rule train_judge:
     benchmark:
         f"{RESULTS}/benchmarks/train_judge/{{dataset}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # the offline demo's FID stand-in; a short standard training
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -56,6 +65,10 @@ rule class_seeds:
         settings=synthesis_settings("class_seeds"),
     log:
         f"{RESULTS}/logs/class_seeds/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -79,6 +92,11 @@ rule generate_classes:
     benchmark:
         f"{RESULTS}/benchmarks/generate_classes/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # 60 steps for 10,000 (CIFAR-10) or 9,000 (Small ImageNet) images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -100,6 +118,11 @@ rule invert_representations:
     benchmark:
         f"{RESULTS}/benchmarks/invert_representations/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # 10,000 steps, two source sets; not checkpointed, so the runtime is generous
+        runtime=720,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -121,6 +144,11 @@ rule visualise_features:
     benchmark:
         f"{RESULTS}/benchmarks/visualise_features/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # 400 steps per coordinate, plus R(x) of the whole test set
+        runtime=120,
+        mem_mb=32000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -146,6 +174,11 @@ rule synthesis_metrics:
     benchmark:
         f"{RESULTS}/benchmarks/synthesis_metrics/{{dataset}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # Inception-V3 features of the test, train-sample and generated images
+        runtime=240,
+        mem_mb=64000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -169,6 +202,10 @@ rule synthesis_table:
         models=synthesis_table_models,
     log:
         f"{RESULTS}/logs/synthesis_table/{{synthesis_table}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -189,6 +226,10 @@ rule plot_seeds:
         settings=synthesis_settings(),
     log:
         f"{RESULTS}/logs/plot_seeds/fig{{number}}_{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -210,6 +251,10 @@ rule plot_generation:
         generated=name_path_params(get_generation_figure_arrays),
     log:
         f"{RESULTS}/logs/plot_generation/fig{{number}}_{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -231,6 +276,10 @@ rule plot_inversions:
         inversions=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_inversions/fig{{number}}_{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -252,6 +301,10 @@ rule plot_features:
         features=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_features/fig{{number}}_{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:

@@ -25,6 +25,11 @@ rule train_model:
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
     threads: JOB_THREADS
+    resources:
+        # 100 epochs; PGD-20 adversarial training of ResNet-50 is the longest job
+        runtime=2880,
+        mem_mb=64000,
+        gpu=job_gpus,
     conda:
         "../../envs/robinterp.yaml"
     shell:
@@ -44,6 +49,10 @@ rule plot_training:
         histories=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_training/{{dataset}}.log",
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     conda:
         "../../envs/robinterp.yaml"
     shell:
