@@ -5,6 +5,7 @@ same DAG as the demo and the paper (same rules, same code, seconds of compute).
 """
 
 import csv
+import importlib.util
 import json
 import re
 import shutil
@@ -37,6 +38,15 @@ def test_the_rules_conda_environment_pins_the_package_dependencies():
 def test_lint_is_clean():
     out = snakemake("--lint", "--directory", str(REPO))
     assert "Lints for" not in out.stdout + out.stderr
+
+
+def test_the_workflow_is_formatted_with_snakefmt():
+    if importlib.util.find_spec("snakefmt") is None:
+        pytest.skip("snakefmt is not installed (the test extra installs it on Python >= 3.11)")
+    # pyproject.toml's [tool.snakefmt] sets the line length; `snakefmt Snakefile workflow/` fixes what this finds.
+    command = [sys.executable, "-m", "snakefmt", "--check", "--compact-diff", "Snakefile", "workflow/rules"]
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):

@@ -9,16 +9,16 @@ rule select_attribution_images:
         data=DATA_META,
     output:
         ATTRIBUTION_SELECTION,
-    params:
-        settings=dataset_settings("attribution"),
     log:
         f"{RESULTS}/logs/select_attribution_images/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=dataset_settings("attribution"),
     shell:
         "python -m robinterp select-attribution-images --data {input.data:q} --settings {params.settings:q}"
         " --out {output:q} --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
@@ -31,22 +31,22 @@ rule attribute_model:
         selection=ATTRIBUTION_SELECTION,
     output:
         ATTRIBUTION_JSON,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("attribution"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # IG (51 points × 10 baselines, 3 times per image), SHAP, on 500 + 24 images
         runtime=240,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
+        device=config["device"],
     shell:
         "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
@@ -62,22 +62,22 @@ rule explain_model:
         selection=ATTRIBUTION_SELECTION,
     output:
         ATTRIBUTION_NPZ,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("attribution"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # IG and SHAP maps of the 24 figure images, for the figures' methods
         runtime=120,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
+        device=config["device"],
     shell:
         "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
@@ -91,19 +91,19 @@ rule plot_attributions:
     output:
         png=report(f"{ATTRIBUTION_FIGURE}.png", category="Figures"),
         pdf=f"{ATTRIBUTION_FIGURE}.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        arrays=input_name_paths,
-        rows=attribution_sample_rows,
     log:
         f"{RESULTS}/logs/plot_attributions/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        arrays=input_name_paths,
+        rows=attribution_sample_rows,
     shell:
         "python -m robinterp plot-attributions --arrays {params.arrays} --rows {params.rows}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -115,19 +115,19 @@ rule plot_attribution_grid:
     output:
         png=report(f"{ATTRIBUTION_GRID_FIGURE}.png", category="Figures"),
         pdf=f"{ATTRIBUTION_GRID_FIGURE}.pdf",
+    log:
+        f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
     wildcard_constraints:
         number="[0-9]{2}",
         method="ig|shap",
-    params:
-        arrays=input_name_paths,
-    log:
-        f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        arrays=input_name_paths,
     shell:
         "python -m robinterp plot-attribution-grid --arrays {params.arrays} --method {wildcards.method}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -138,15 +138,15 @@ rule attribution_table:
         list(attribution_metric_files().values()),
     output:
         report(ATTRIBUTION_TABLE, category="Tables"),
-    params:
-        metrics=name_path_args(attribution_metric_files()),
     log:
         f"{RESULTS}/logs/attribution_table/table7_attribution.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        metrics=name_path_args(attribution_metric_files()),
     shell:
         "python -m robinterp attribution-table --metrics {params.metrics} --out {output:q} 2> {log:q}"

@@ -119,7 +119,9 @@ def figure_methods(dataset):
 
 def per_model(pattern, dataset, figure=False):
     """Method → `pattern` of that method, for every method of the dataset (or, with `figure`, the figures')."""
-    return {m: pattern.format(dataset=dataset, model=m) for m in (figure_methods(dataset) if figure else methods(dataset))}
+    return {
+        m: pattern.format(dataset=dataset, model=m) for m in (figure_methods(dataset) if figure else methods(dataset))
+    }
 
 
 def png(figure, **wildcards):

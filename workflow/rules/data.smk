@@ -5,21 +5,21 @@
 rule prepare_data:
     output:
         DATA_META,
-    params:
-        settings=dataset_settings("prepare"),
-        out_dir=DATA_DIR,
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data/{{dataset}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # decoding and resizing 99,000 ImageNet JPEGs; no GPU
         runtime=240,
         mem_mb=32000,
         gpu=0,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=dataset_settings("prepare"),
+        out_dir=DATA_DIR,
     shell:
         "python -m robinterp prepare --settings {params.settings:q} --out {params.out_dir:q}"
         " --where datasets.{wildcards.dataset}.prepare 2> {log:q}"

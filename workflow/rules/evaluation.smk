@@ -7,23 +7,23 @@ rule evaluate_model:
         model=MODEL,
     output:
         EVAL_JSON,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("evaluation"),
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{RESULTS}/logs/evaluate_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_model/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # PGD-20 over the whole test set
         runtime=240,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("evaluation"),
+        seed=config["seed"],
+        device=config["device"],
     shell:
         "python -m robinterp evaluate --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
@@ -36,18 +36,18 @@ rule accuracy_table:
         unpack(get_accuracy_metrics),
     output:
         report(ACCURACY_TABLE, category="Tables"),
-    params:
-        dataset=accuracy_table_dataset,
-        metrics=input_name_paths,
-        keep=accuracy_metric_names,
     log:
         f"{RESULTS}/logs/accuracy_table/{{table}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        dataset=accuracy_table_dataset,
+        metrics=input_name_paths,
+        keep=accuracy_metric_names,
     shell:
         "python -m robinterp table --dataset {params.dataset} --metrics {params.metrics}"
         " --keep {params.keep} --out {output:q} 2> {log:q}"

@@ -9,23 +9,23 @@ rule robustness_curves:
         model=MODEL,
     output:
         CURVES_JSON,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("curves"),
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # a few attacks at a few ε on up to max_examples test images
         runtime=240,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("curves"),
+        seed=config["seed"],
+        device=config["device"],
     shell:
         "python -m robinterp robustness-curves --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
@@ -39,16 +39,16 @@ rule plot_robustness_curves:
     output:
         png=report(f"{ROBUSTNESS_FIGURE}.png", category="Figures"),
         pdf=f"{ROBUSTNESS_FIGURE}.pdf",
-    params:
-        curves=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_robustness_curves/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        curves=input_name_paths,
     shell:
         "python -m robinterp plot-robustness-curves --curves {params.curves} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -61,22 +61,22 @@ rule etmann_analysis:
     output:
         arrays=ETMANN_NPZ,
         summary=ETMANN_JSON,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("etmann"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/etmann_analysis/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/etmann_analysis/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # PGD-L2 bisection per test image
         runtime=240,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("etmann"),
+        device=config["device"],
     shell:
         "python -m robinterp etmann --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --device {params.device}"
@@ -92,17 +92,17 @@ rule plot_etmann:
         summary_pdf=f"{ETMANN_SUMMARY_FIGURE}.pdf",
         scatter=report(f"{ETMANN_SCATTER_FIGURE}.png", category="Figures"),
         scatter_pdf=f"{ETMANN_SCATTER_FIGURE}.pdf",
-    params:
-        analyses=input_name_paths,
-        order=gradnorm_order,
     log:
         f"{RESULTS}/logs/plot_etmann/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        analyses=input_name_paths,
+        order=gradnorm_order,
     shell:
         "python -m robinterp plot-etmann --analyses {params.analyses} --gradnorm-order '{params.order}'"
         " --title {wildcards.dataset} --out-summary {output.summary:q} {output.summary_pdf:q}"
@@ -119,18 +119,18 @@ rule methods_matrix:
         csv=report(METHODS_MATRIX_CSV, category="Tables"),
         png=report(f"{METHODS_MATRIX_FIGURE}.png", category="Figures"),
         pdf=f"{METHODS_MATRIX_FIGURE}.pdf",
-    params:
-        evaluation=name_path_params(get_evaluations),
-        attribution=name_path_params(get_attribution_metrics),
-        etmann=name_path_params(get_etmann_summaries),
     log:
         f"{RESULTS}/logs/methods_matrix/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        evaluation=name_path_params(get_evaluations),
+        attribution=name_path_params(get_attribution_metrics),
+        etmann=name_path_params(get_etmann_summaries),
     shell:
         "python -m robinterp methods-matrix --dataset {wildcards.dataset} --evaluation {params.evaluation}"
         " --attribution {params.attribution} --etmann {params.etmann} --synthesis {input.synthesis:q}"

@@ -10,17 +10,17 @@ rule report:
         figures=report_figures(),
     output:
         REPORT_HTML,
-    params:
-        config=as_json(config),
-        title=f"robinterp: {RESULTS}",
     log:
         f"{RESULTS}/logs/report/report.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        config=as_json(config),
+        title=f"robinterp: {RESULTS}",
     shell:
         "python -m robinterp report --tables {input.tables:q} --figures {input.figures:q}"
         " --config {params.config:q} --title {params.title:q} --out {output:q} 2> {log:q}"

@@ -14,12 +14,12 @@ rule fetch_inception_weights:
         INCEPTION_WEIGHTS,
     log:
         f"{RESULTS}/logs/fetch_inception_weights.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
     shell:
         "python -m robinterp fetch-inception --out {output:q} 2> {log:q}"
 
@@ -30,6 +30,18 @@ rule train_judge:
     output:
         model=JUDGE_MODEL,
         history=JUDGE_HISTORY,
+    log:
+        f"{RESULTS}/logs/train_judge/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_judge/{{dataset}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # the offline demo's FID stand-in; a short standard training
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
     params:
         model=dataset_settings("model"),
         train=judge_train_settings,
@@ -37,18 +49,6 @@ rule train_judge:
         seed=judge_seed,
         device=config["device"],
         launcher=robinterp_launcher,
-    log:
-        f"{RESULTS}/logs/train_judge/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train_judge/{{dataset}}.tsv"
-    threads: JOB_THREADS
-    resources:
-        # the offline demo's FID stand-in; a short standard training
-        runtime=240,
-        mem_mb=32000,
-        gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
     shell:
         "{params.launcher} train --data {input.data:q} --model-settings {params.model:q}"
         " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
@@ -61,16 +61,16 @@ rule class_seeds:
         data=DATA_META,
     output:
         CLASS_SEEDS,
-    params:
-        settings=synthesis_settings("class_seeds"),
     log:
         f"{RESULTS}/logs/class_seeds/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=synthesis_settings("class_seeds"),
     shell:
         "python -m robinterp class-seeds --data {input.data:q} --settings {params.settings:q}"
         " --where datasets.{wildcards.dataset}.synthesis --out {output:q} 2> {log:q}"
@@ -83,22 +83,22 @@ rule generate_classes:
         seeds=CLASS_SEEDS,
     output:
         GENERATED_NPZ,
-    params:
-        model=dataset_settings("model"),
-        settings=synthesis_settings("generate_classes"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/generate_classes/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/generate_classes/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # 60 steps for 10,000 (CIFAR-10) or 9,000 (Small ImageNet) images
         runtime=240,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("generate_classes"),
+        device=config["device"],
     shell:
         synthesis_shell("generate", "--seeds {input.seeds:q} ")
 
@@ -109,22 +109,22 @@ rule invert_representations:
         model=MODEL,
     output:
         INVERSIONS_NPZ,
-    params:
-        model=dataset_settings("model"),
-        settings=synthesis_settings("invert_representations"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/invert_representations/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/invert_representations/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # 10,000 steps, two source sets; not checkpointed, so the runtime is generous
         runtime=720,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("invert_representations"),
+        device=config["device"],
     shell:
         synthesis_shell("invert")
 
@@ -135,22 +135,22 @@ rule visualise_features:
         model=MODEL,
     output:
         FEATURES_NPZ,
-    params:
-        model=dataset_settings("model"),
-        settings=synthesis_settings("visualise_features"),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/visualise_features/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/visualise_features/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # 400 steps per coordinate, plus R(x) of the whole test set
         runtime=120,
         mem_mb=32000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("visualise_features"),
+        device=config["device"],
     shell:
         synthesis_shell("visualise")
 
@@ -163,24 +163,24 @@ rule synthesis_metrics:
         inversions=input_list(get_inversions),
     output:
         SYNTHESIS_METRICS,
-    params:
-        model=dataset_settings("model"),
-        settings=synthesis_settings("synthesis_metrics"),
-        device=config["device"],
-        generated=name_path_params(get_generated),
-        inversions=name_path_params(get_inversions),
     log:
         f"{RESULTS}/logs/synthesis_metrics/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesis_metrics/{{dataset}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
     threads: JOB_THREADS
     resources:
         # Inception-V3 features of the test, train-sample and generated images
         runtime=240,
         mem_mb=64000,
         gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("synthesis_metrics"),
+        device=config["device"],
+        generated=name_path_params(get_generated),
+        inversions=name_path_params(get_inversions),
     shell:
         "python -m robinterp synthesis-metrics --data {input.data:q} --settings {params.settings:q}"
         " --where datasets.{wildcards.dataset}.synthesis --features-from {input.features_from:q}"
@@ -193,21 +193,21 @@ rule synthesis_table:
         get_synthesis_table_metrics,
     output:
         report(SYNTHESIS_TABLE, category="Tables"),
+    log:
+        f"{RESULTS}/logs/synthesis_table/{{synthesis_table}}.log",
     wildcard_constraints:
         synthesis_table="|".join(SYNTHESIS_TABLES),
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     params:
         dataset=synthesis_table_dataset,
         kind=synthesis_table_kind,
         features=synthesis_table_features,
         models=synthesis_table_models,
-    log:
-        f"{RESULTS}/logs/synthesis_table/{{synthesis_table}}.log",
-    threads: 1
-    resources:
-        runtime=60,
-        mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
     shell:
         "python -m robinterp synthesis-table --kind {params.kind} --features {params.features}"
         " --dataset {params.dataset} --models {params.models} --metrics {input:q} --out {output:q} 2> {log:q}"
@@ -220,18 +220,18 @@ rule plot_seeds:
     output:
         png=report(f"{SEEDS_FIGURE}.png", category="Figures"),
         pdf=f"{SEEDS_FIGURE}.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
     log:
         f"{RESULTS}/logs/plot_seeds/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=synthesis_settings(),
     shell:
         "python -m robinterp plot-seeds --data {input.data:q} --settings {params.settings:q}"
         " --seeds {input.seeds:q} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -244,19 +244,19 @@ rule plot_generation:
     output:
         png=report(f"{GENERATION_FIGURE}.png", category="Figures"),
         pdf=f"{GENERATION_FIGURE}.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        generated=name_path_params(get_generation_figure_arrays),
     log:
         f"{RESULTS}/logs/plot_generation/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=synthesis_settings(),
+        generated=name_path_params(get_generation_figure_arrays),
     shell:
         "python -m robinterp plot-generation --data {input.data:q} --settings {params.settings:q}"
         " --generated {params.generated} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -268,20 +268,20 @@ rule plot_inversions:
     output:
         png=report(f"{INVERSION_FIGURE}.png", category="Figures"),
         pdf=f"{INVERSION_FIGURE}.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        block=figure_entry("inversion"),
-        inversions=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_inversions/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=synthesis_settings(),
+        block=figure_entry("inversion"),
+        inversions=input_name_paths,
     shell:
         "python -m robinterp plot-inversions --settings {params.settings:q} --inversions {params.inversions}"
         " --block {params.block} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -293,20 +293,20 @@ rule plot_features:
     output:
         png=report(f"{FEATURES_FIGURE}.png", category="Figures"),
         pdf=f"{FEATURES_FIGURE}.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        entry=figure_entry("visualisation"),
-        features=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_features/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        settings=synthesis_settings(),
+        entry=figure_entry("visualisation"),
+        features=input_name_paths,
     shell:
         "python -m robinterp plot-features --settings {params.settings:q} --features {params.features}"
         " --entry {params.entry} --out {output.png:q} {output.pdf:q} 2> {log:q}"

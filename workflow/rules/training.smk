@@ -13,6 +13,18 @@ rule train_model:
     output:
         model=MODEL,
         history=HISTORY,
+    log:
+        f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # 100 epochs; PGD-20 adversarial training of ResNet-50 is the longest job
+        runtime=2880,
+        mem_mb=64000,
+        gpu=job_gpus,
     params:
         model=dataset_settings("model"),
         train=train_settings,
@@ -20,18 +32,6 @@ rule train_model:
         seed=config["seed"],
         device=config["device"],
         launcher=robinterp_launcher,
-    log:
-        f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
-    resources:
-        # 100 epochs; PGD-20 adversarial training of ResNet-50 is the longest job
-        runtime=2880,
-        mem_mb=64000,
-        gpu=job_gpus,
-    conda:
-        "../../envs/robinterp.yaml"
     shell:
         "{params.launcher} train --data {input.data:q} --model-settings {params.model:q}"
         " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
@@ -45,16 +45,16 @@ rule plot_training:
     output:
         png=report(f"{TRAINING_FIGURE}.png", category="Figures"),
         pdf=f"{TRAINING_FIGURE}.pdf",
-    params:
-        histories=input_name_paths,
     log:
         f"{RESULTS}/logs/plot_training/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
     threads: 1
     resources:
         runtime=60,
         mem_mb=8000,
-    conda:
-        "../../envs/robinterp.yaml"
+    params:
+        histories=input_name_paths,
     shell:
         "python -m robinterp plot-training --history {params.histories} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
