@@ -113,6 +113,36 @@ def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     assert "'epoch' was unexpected" in out.stdout + out.stderr
 
 
+def _set(config, path, value):
+    *parents, key = path.split(".")
+    for name in parents:
+        config = config[name]
+    config[key] = value
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    # attack and objective may be null: the error still names the key and the bound it breaks
+    ("datasets.digits.methods.robust_l2.attack.eps", -1.0, ["-1.0 is less than or equal to the minimum of 0",
+                                                            "['robust_l2']['attack']['eps']"]),
+    ("datasets.digits.train.val_attack.steps", 0, ["0 is less than the minimum of 1", "['val_attack']['steps']"]),
+    ("datasets.digits.methods.standard.objective", {"name": "sgt", "weight": -1},
+     ["-1 is less than the minimum of 0", "['objective']['weight']"]),
+    # each data source has its own keys: a misspelt one is named
+    ("datasets.digits.prepare", {"source": "cifar10", "archiv": "raw/cifar-10-python.tar.gz"},
+     ["'archiv' was unexpected"]),
+])
+def test_a_wrong_value_in_a_nullable_or_per_source_section_is_reported_with_its_key(tmp_path, path, value, expected):
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    _set(config, path, value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Error validating config file" in text, text[-3000:]
+    assert all(e in text for e in expected), text[-3000:]
+    assert "is not valid under any of the given schemas" not in text
+
+
 @pytest.mark.slow
 def test_end_to_end_run_of_the_test_config(tmp_path):
     shutil.copytree(REPO / ".test", tmp_path / ".test")
