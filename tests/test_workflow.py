@@ -113,6 +113,26 @@ def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     assert "'epoch' was unexpected" in out.stdout + out.stderr
 
 
+def test_a_failed_jobs_reason_reaches_the_terminal_through_the_workflow_profile(tmp_path):
+    """profiles/default (found beside the Snakefile from any directory) sets show-failed-logs."""
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    missing = tmp_path / "raw" / "cifar-10-python.tar.gz"
+    config["datasets"]["digits"]["prepare"] = {"source": "cifar10", "archive": str(missing), "download": False}
+    path = tmp_path / "missing.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/test/data/digits/meta.json"
+    args = ["--cores", "1", "--directory", str(tmp_path), "--configfile", str(path), "--", target]
+    out = snakemake(*args, cwd=tmp_path, check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and f"workflow specific profile {REPO / 'profiles' / 'default'}" in text, text[-3000:]
+    reason = f"CIFAR-10 archive not found: put the official cifar-10-python.tar.gz at {missing}"
+    assert reason in text, text[-3000:]
+    # the log holds it either way; without the profile Snakemake only names the log
+    assert reason in (tmp_path / "results/test/logs/prepare_data/digits.log").read_text()
+    without = snakemake("--workflow-profile", "none", *args, cwd=tmp_path, check=False)
+    assert without.returncode != 0 and reason not in without.stdout + without.stderr
+
+
 def _set(config, path, value):
     *parents, key = path.split(".")
     for name in parents:
