@@ -83,6 +83,25 @@ def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(t
     assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
 
 
+def _job_resources(text):
+    """(rule, resources line) of every job in a dry-run's output."""
+    return [(m[1], m[2]) for m in re.finditer(r"(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)", text)]
+
+
+@pytest.mark.parametrize("configfile, gpus", [("config.yaml", 1), (".test/config.yaml", 0)])
+def test_compute_jobs_ask_for_a_gpu_unless_the_config_runs_on_the_cpu(tmp_path, configfile, gpus):
+    """The rules' own resources (no profile): runtime, memory, and gpu from the config's device."""
+    out = snakemake("-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path),
+                    "--config", f"results={tmp_path}/r", "--", f"{tmp_path}/r/table7_attribution.csv")
+    jobs = _job_resources(out.stdout + out.stderr)
+    assert all("mem_mb=" in r and "runtime=" in r for _, r in jobs), jobs
+    resources = dict(jobs)  # rule → the resources of (one of) its jobs
+    assert "gpu=0" in resources["prepare_data"]
+    assert f"gpu={gpus}" in resources["train_model"] and f"gpu={gpus}" in resources["attribute_model"]
+    assert "runtime=2880" in resources["train_model"] and "mem_mb=64000" in resources["train_model"]
+    assert "gpu=" not in resources["attribution_table"]  # tables and figures ask for none
+
+
 def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_path):
     """Adding a method to the config adds its jobs (training, every analysis, its matrix row), nothing else."""
     config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
