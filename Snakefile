@@ -17,7 +17,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -40,6 +39,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

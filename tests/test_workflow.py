@@ -5,6 +5,7 @@ same DAG as the demo and the paper (same rules, same code, seconds of compute).
 """
 
 import csv
+import importlib.util
 import json
 import re
 import shutil
@@ -37,6 +38,15 @@ def test_the_rules_conda_environment_pins_the_package_dependencies():
 def test_lint_is_clean():
     out = snakemake("--lint", "--directory", str(REPO))
     assert "Lints for" not in out.stdout + out.stderr
+
+
+def test_the_workflow_is_formatted_with_snakefmt():
+    if importlib.util.find_spec("snakefmt") is None:
+        pytest.skip("snakefmt is not installed (the test extra installs it on Python >= 3.11)")
+    # pyproject.toml's [tool.snakefmt] sets the line length; `snakefmt Snakefile workflow/` fixes what this finds.
+    command = [sys.executable, "-m", "snakefmt", "--check", "--compact-diff", "Snakefile", "workflow/rules"]
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
@@ -73,6 +83,25 @@ def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(t
     assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
 
 
+def _job_resources(text):
+    """(rule, resources line) of every job in a dry-run's output."""
+    return [(m[1], m[2]) for m in re.finditer(r"(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)", text)]
+
+
+@pytest.mark.parametrize("configfile, gpus", [("config.yaml", 1), (".test/config.yaml", 0)])
+def test_compute_jobs_ask_for_a_gpu_unless_the_config_runs_on_the_cpu(tmp_path, configfile, gpus):
+    """The rules' own resources (no profile): runtime, memory, and gpu from the config's device."""
+    out = snakemake("-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path),
+                    "--config", f"results={tmp_path}/r", "--", f"{tmp_path}/r/table7_attribution.csv")
+    jobs = _job_resources(out.stdout + out.stderr)
+    assert all("mem_mb=" in r and "runtime=" in r for _, r in jobs), jobs
+    resources = dict(jobs)  # rule → the resources of (one of) its jobs
+    assert "gpu=0" in resources["prepare_data"]
+    assert f"gpu={gpus}" in resources["train_model"] and f"gpu={gpus}" in resources["attribute_model"]
+    assert "runtime=2880" in resources["train_model"] and "mem_mb=64000" in resources["train_model"]
+    assert "gpu=" not in resources["attribution_table"]  # tables and figures ask for none
+
+
 def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_path):
     """Adding a method to the config adds its jobs (training, every analysis, its matrix row), nothing else."""
     config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
@@ -101,6 +130,56 @@ def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     out = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), check=False)
     assert out.returncode != 0
     assert "'epoch' was unexpected" in out.stdout + out.stderr
+
+
+def test_a_failed_jobs_reason_reaches_the_terminal_through_the_workflow_profile(tmp_path):
+    """profiles/default (found beside the Snakefile from any directory) sets show-failed-logs."""
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    missing = tmp_path / "raw" / "cifar-10-python.tar.gz"
+    config["datasets"]["digits"]["prepare"] = {"source": "cifar10", "archive": str(missing), "download": False}
+    path = tmp_path / "missing.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/test/data/digits/meta.json"
+    args = ["--cores", "1", "--directory", str(tmp_path), "--configfile", str(path), "--", target]
+    out = snakemake(*args, cwd=tmp_path, check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and f"workflow specific profile {REPO / 'profiles' / 'default'}" in text, text[-3000:]
+    reason = f"CIFAR-10 archive not found: put the official cifar-10-python.tar.gz at {missing}"
+    assert reason in text, text[-3000:]
+    # the log holds it either way; without the profile Snakemake only names the log
+    assert reason in (tmp_path / "results/test/logs/prepare_data/digits.log").read_text()
+    without = snakemake("--workflow-profile", "none", *args, cwd=tmp_path, check=False)
+    assert without.returncode != 0 and reason not in without.stdout + without.stderr
+
+
+def _set(config, path, value):
+    *parents, key = path.split(".")
+    for name in parents:
+        config = config[name]
+    config[key] = value
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    # attack and objective may be null: the error still names the key and the bound it breaks
+    ("datasets.digits.methods.robust_l2.attack.eps", -1.0, ["-1.0 is less than or equal to the minimum of 0",
+                                                            "['robust_l2']['attack']['eps']"]),
+    ("datasets.digits.train.val_attack.steps", 0, ["0 is less than the minimum of 1", "['val_attack']['steps']"]),
+    ("datasets.digits.methods.standard.objective", {"name": "sgt", "weight": -1},
+     ["-1 is less than the minimum of 0", "['objective']['weight']"]),
+    # each data source has its own keys: a misspelt one is named
+    ("datasets.digits.prepare", {"source": "cifar10", "archiv": "raw/cifar-10-python.tar.gz"},
+     ["'archiv' was unexpected"]),
+])
+def test_a_wrong_value_in_a_nullable_or_per_source_section_is_reported_with_its_key(tmp_path, path, value, expected):
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    _set(config, path, value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Error validating config file" in text, text[-3000:]
+    assert all(e in text for e in expected), text[-3000:]
+    assert "is not valid under any of the given schemas" not in text
 
 
 @pytest.mark.slow

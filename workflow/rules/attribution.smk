@@ -6,15 +6,19 @@
 
 rule select_attribution_images:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/selection.json",
-    params:
-        settings=attribution_settings,
+        ATTRIBUTION_SELECTION,
     log:
         f"{RESULTS}/logs/select_attribution_images/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=dataset_settings("attribution"),
     shell:
         "python -m robinterp select-attribution-images --data {input.data:q} --settings {params.settings:q}"
         " --out {output:q} --where datasets.{wildcards.dataset}.attribution 2> {log:q}"
@@ -22,22 +26,27 @@ rule select_attribution_images:
 
 rule attribute_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+        data=DATA_META,
+        model=MODEL,
+        selection=ATTRIBUTION_SELECTION,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/{{model}}.json",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=attribution_settings,
-        device=config["device"],
+        ATTRIBUTION_JSON,
     log:
         f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # IG (51 points × 10 baselines, 3 times per image), SHAP, on 500 + 24 images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
+        device=config["device"],
     shell:
         "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
@@ -48,22 +57,27 @@ rule attribute_model:
 # The maps of the figures, only for the methods the figures show (figure_methods).
 rule explain_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        selection=f"{RESULTS}/attribution/{{dataset}}/selection.json",
+        data=DATA_META,
+        model=MODEL,
+        selection=ATTRIBUTION_SELECTION,
     output:
-        f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=attribution_settings,
-        device=config["device"],
+        ATTRIBUTION_NPZ,
     log:
         f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # IG and SHAP maps of the 24 figure images, for the figures' methods
+        runtime=120,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("attribution"),
+        device=config["device"],
     shell:
         "python -m robinterp attribute --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --selection {input.selection:q}"
@@ -73,19 +87,23 @@ rule explain_model:
 
 rule plot_attributions:
     input:
-        unpack(attribution_arrays),
+        unpack(get_attribution_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_attributions.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        arrays=lambda wc, input: name_path_args(dict(input.items())),
-        rows=lambda wc: ",".join(map(str, DATASETS[wc.dataset]["attribution"]["sample_rows"])),
+        png=report(f"{ATTRIBUTION_FIGURE}.png", category="Figures"),
+        pdf=f"{ATTRIBUTION_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_attributions/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        arrays=input_name_paths,
+        rows=attribution_sample_rows,
     shell:
         "python -m robinterp plot-attributions --arrays {params.arrays} --rows {params.rows}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -93,19 +111,23 @@ rule plot_attributions:
 
 rule plot_attribution_grid:
     input:
-        unpack(attribution_arrays),
+        unpack(get_attribution_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid.pdf",
+        png=report(f"{ATTRIBUTION_GRID_FIGURE}.png", category="Figures"),
+        pdf=f"{ATTRIBUTION_GRID_FIGURE}.pdf",
+    log:
+        f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
     wildcard_constraints:
         number="[0-9]{2}",
         method="ig|shap",
-    params:
-        arrays=lambda wc, input: name_path_args(dict(input.items())),
-    log:
-        f"{RESULTS}/logs/plot_attribution_grid/fig{{number}}_{{dataset}}_{{method}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        arrays=input_name_paths,
     shell:
         "python -m robinterp plot-attribution-grid --arrays {params.arrays} --method {wildcards.method}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -115,12 +137,16 @@ rule attribution_table:
     input:
         list(attribution_metric_files().values()),
     output:
-        report(f"{RESULTS}/table7_attribution.csv", category="Tables"),
-    params:
-        metrics=name_path_args(attribution_metric_files()),
+        report(ATTRIBUTION_TABLE, category="Tables"),
     log:
         f"{RESULTS}/logs/attribution_table/table7_attribution.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        metrics=name_path_args(attribution_metric_files()),
     shell:
         "python -m robinterp attribution-table --metrics {params.metrics} --out {output:q} 2> {log:q}"

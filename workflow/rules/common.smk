@@ -1,5 +1,6 @@
-# Helpers shared by the workflow modules (output paths, the JSON settings each job
-# receives, the list of final outputs); no rules are defined here.
+# What the workflow modules share: the path pattern of every output, the rules' input
+# and params functions (the JSON settings each job receives), the resources of a job,
+# and the list of final outputs; no rules are defined here.
 
 import json
 import os
@@ -17,10 +18,78 @@ JOB_THREADS = config.get("threads_per_job", 2)
 # Every rule runs `python -m robinterp` from this checkout's src/. With --sdm conda
 # that is the rule's environment (envs/, dependencies only); otherwise it is the
 # Python that runs Snakemake, even when its venv is not activated.
-_PATH = "" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else (
-    f"export PATH={os.path.dirname(sys.executable)}:$PATH; "
+_PATH = (
+    ""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else f"export PATH={os.path.dirname(sys.executable)}:$PATH; "
 )
 shell.prefix(f"set -euo pipefail; {_PATH}export PYTHONPATH={workflow.basedir}/src; ")
+
+
+# --- output paths ---
+# Each output's path pattern, written once: rules name it in `output:`, input functions
+# and the list of final outputs format it. A figure is written twice, as .png and .pdf:
+# its pattern has no extension.
+
+DATA_DIR = f"{RESULTS}/data/{{dataset}}"
+DATA_META = f"{DATA_DIR}/meta.json"
+
+MODEL = f"{RESULTS}/models/{{dataset}}/{{model}}/model.pt"
+HISTORY = f"{RESULTS}/models/{{dataset}}/{{model}}/history.csv"
+CHECKPOINT = f"{RESULTS}/models/{{dataset}}/{{model}}/resume.pt"  # not an output: kept across failed attempts
+TRAINING_FIGURE = f"{RESULTS}/fig_training_{{dataset}}"
+
+EVAL_JSON = f"{RESULTS}/eval/{{dataset}}/{{model}}.json"
+ACCURACY_TABLE = f"{RESULTS}/{{table}}.csv"
+
+ATTRIBUTION_SELECTION = f"{RESULTS}/attribution/{{dataset}}/selection.json"
+ATTRIBUTION_JSON = f"{RESULTS}/attribution/{{dataset}}/{{model}}.json"
+ATTRIBUTION_NPZ = f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz"
+ATTRIBUTION_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_attributions"
+ATTRIBUTION_GRID_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid"
+ATTRIBUTION_TABLE = f"{RESULTS}/table7_attribution.csv"
+
+JUDGE_MODEL = f"{RESULTS}/judge/{{dataset}}/model.pt"
+JUDGE_HISTORY = f"{RESULTS}/judge/{{dataset}}/history.csv"
+JUDGE_CHECKPOINT = f"{RESULTS}/judge/{{dataset}}/resume.pt"  # not an output, as CHECKPOINT
+CLASS_SEEDS = f"{RESULTS}/synthesis/{{dataset}}/seeds.npz"
+GENERATED_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/generated.npz"
+INVERSIONS_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/inversions.npz"
+FEATURES_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/features.npz"
+SYNTHESIS_METRICS = f"{RESULTS}/synthesis/{{dataset}}/metrics.json"
+SYNTHESIS_TABLE = f"{RESULTS}/{{synthesis_table}}.csv"
+SEEDS_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_seeds"
+GENERATION_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_generation"
+INVERSION_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_inversion"
+FEATURES_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_features"
+# Not under RESULTS: every config with synthesis.features: inception shares the one download.
+INCEPTION_WEIGHTS = config.get("inception_weights", "resources/weights-inception-2015-12-05-6726825d.pth")
+
+CURVES_JSON = f"{RESULTS}/curves/{{dataset}}/{{model}}.json"
+ROBUSTNESS_FIGURE = f"{RESULTS}/fig_robustness_{{dataset}}"
+ETMANN_NPZ = f"{RESULTS}/etmann/{{dataset}}/{{model}}.npz"
+ETMANN_JSON = f"{RESULTS}/etmann/{{dataset}}/{{model}}.json"
+ETMANN_SUMMARY_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_summary"
+ETMANN_SCATTER_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_scatter"
+METHODS_MATRIX_CSV = f"{RESULTS}/{{dataset}}/methods_matrix.csv"
+METHODS_MATRIX_FIGURE = f"{RESULTS}/{{dataset}}/methods_matrix"
+
+REPORT_HTML = f"{RESULTS}/report.html"
+
+
+# --- resources and how a job starts ---
+# Rules declare their threads (the config's threads_per_job) and their resources, sized for
+# the paper's settings on a GPU node: mem_mb, runtime in minutes and, for compute jobs, gpu.
+# A profile's set-threads and set-resources override them (slurm/config.yaml).
+
+
+def job_gpus(wildcards):
+    """GPUs of a compute job: none when the config runs on the CPU (the demo, .test), else one.
+
+    A profile's set-resources overrides it (slurm/: one for every job of the GPU partition);
+    above 1, training runs one DDP process per GPU (robinterp_launcher).
+    """
+    return 0 if config["device"] == "cpu" else 1
 
 
 def robinterp_launcher(wildcards, resources):
@@ -36,20 +105,71 @@ def robinterp_launcher(wildcards, resources):
     return "python -m robinterp"
 
 
+# --- methods and the files of each ---
+
+
 def methods(dataset):
     return list(DATASETS[dataset]["methods"])
+
+
+def figure_methods(dataset):
+    """The methods in the paper's side-by-side figures; tables and the matrix have every method."""
+    return DATASETS[dataset].get("figure_methods") or methods(dataset)
+
+
+def per_model(pattern, dataset, figure=False):
+    """Method → `pattern` of that method, for every method of the dataset (or, with `figure`, the figures')."""
+    return {
+        m: pattern.format(dataset=dataset, model=m) for m in (figure_methods(dataset) if figure else methods(dataset))
+    }
+
+
+def png(figure, **wildcards):
+    """The PNG file of a figure pattern, with its wildcards filled in."""
+    return f"{figure.format(**wildcards)}.png"
+
+
+def name_path_args(mapping):
+    return " ".join(f"{name}={path}" for name, path in mapping.items())
+
+
+def input_name_paths(wildcards, input):
+    """Params function: `name=path ...` of the rule's named inputs (a method → path dict, unpacked)."""
+    return name_path_args(dict(input.items()))
+
+
+def input_list(get):
+    """Input function: the paths of the method → path input function `get`, as a list (a named input's files)."""
+
+    def get_paths(wildcards):
+        return list(get(wildcards).values())
+
+    return get_paths
+
+
+def name_path_params(get):
+    """Params function: `method=path ...` of the method → path input function `get`."""
+
+    def params(wildcards):
+        return name_path_args(get(wildcards))
+
+    return params
+
+
+# --- settings: the JSON of a config section, as each job receives it ---
 
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def prepared(dataset):
-    return f"{RESULTS}/data/{dataset}/meta.json"
+def dataset_settings(section):
+    """Params function: the JSON of the dataset's config section `section`."""
 
+    def settings(wildcards):
+        return as_json(DATASETS[wildcards.dataset][section])
 
-def model_file(dataset, model):
-    return f"{RESULTS}/models/{dataset}/{model}/model.pt"
+    return settings
 
 
 def train_settings(wildcards):
@@ -59,53 +179,68 @@ def train_settings(wildcards):
     return as_json({**spec["train"], **method.pop("train", {}), **method})
 
 
-def accuracy_metrics(wildcards):
-    dataset = ACCURACY_TABLES[wildcards.table]
-    return {m: f"{RESULTS}/eval/{dataset}/{m}.json" for m in methods(dataset)}
+# --- training (workflow/rules/training.smk) ---
+
+
+def get_histories(wildcards):
+    return per_model(HISTORY, wildcards.dataset)
+
+
+# --- evaluation (workflow/rules/evaluation.smk) ---
+
+
+def accuracy_table_dataset(wildcards):
+    return ACCURACY_TABLES[wildcards.table]
+
+
+def get_accuracy_metrics(wildcards):
+    return per_model(EVAL_JSON, accuracy_table_dataset(wildcards))
 
 
 def accuracy_metric_names(wildcards):
     """Clean accuracy, each attack's accuracy, and the image count of an attack run on a subset."""
-    dataset = ACCURACY_TABLES[wildcards.table]
+    dataset = accuracy_table_dataset(wildcards)
     names = ["clean_accuracy"]
     for attack, spec in DATASETS[dataset]["evaluation"]["attacks"].items():
         names += [f"{attack}_accuracy"] + ([f"n_{attack}"] if spec.get("max_examples") else [])
     return ",".join(names)
 
 
-def name_path_args(mapping):
-    return " ".join(f"{name}={path}" for name, path in mapping.items())
+# --- attribution (workflow/rules/attribution.smk) ---
 
 
-def attribution_settings(wildcards):
-    return as_json(DATASETS[wildcards.dataset]["attribution"])
-
-
-def attribution_arrays(wildcards):
-    """The maps of every method of a dataset, after checking that the figure number is the paper's."""
+def get_attribution_arrays(wildcards):
+    """The maps of every figure method of a dataset, after checking that the figure number is the paper's."""
     figures = DATASETS[wildcards.dataset]["attribution"]["figures"]
     kind = "samples" if "method" not in wildcards.keys() else f"{wildcards.method}_grid"
     if figures[kind] != wildcards.number:
-        raise ValueError(f"the {kind.replace('_', ' ')} figure of {wildcards.dataset} is fig{figures[kind]}, not "
-                         f"fig{wildcards.number} (config: datasets.{wildcards.dataset}.attribution.figures.{kind})")
-    return {m: f"{RESULTS}/attribution/{wildcards.dataset}/{m}.npz" for m in figure_methods(wildcards.dataset)}
+        raise ValueError(
+            f"the {kind.replace('_', ' ')} figure of {wildcards.dataset} is fig{figures[kind]}, not "
+            f"fig{wildcards.number} (config: datasets.{wildcards.dataset}.attribution.figures.{kind})"
+        )
+    return per_model(ATTRIBUTION_NPZ, wildcards.dataset, figure=True)
+
+
+def attribution_sample_rows(wildcards):
+    return ",".join(map(str, DATASETS[wildcards.dataset]["attribution"]["sample_rows"]))
 
 
 def attribution_metric_files():
     """'DATASET:MODEL' → metrics JSON of every (dataset, method), for table 7."""
-    return {f"{d}:{m}": f"{RESULTS}/attribution/{d}/{m}.json" for d in DATASETS for m in methods(d)}
+    return {f"{d}:{m}": path for d in DATASETS for m, path in per_model(ATTRIBUTION_JSON, d).items()}
 
 
 def attribution_figures(dataset):
     figures = DATASETS[dataset]["attribution"]["figures"]
-    return [f"{RESULTS}/fig{figures['samples']}_{dataset}_attributions.png",
-            f"{RESULTS}/fig{figures['ig_grid']}_{dataset}_ig_grid.png",
-            f"{RESULTS}/fig{figures['shap_grid']}_{dataset}_shap_grid.png"]
+    return [
+        png(ATTRIBUTION_FIGURE, number=figures["samples"], dataset=dataset),
+        png(ATTRIBUTION_GRID_FIGURE, number=figures["ig_grid"], dataset=dataset, method="ig"),
+        png(ATTRIBUTION_GRID_FIGURE, number=figures["shap_grid"], dataset=dataset, method="shap"),
+    ]
 
 
 # --- synthesis (workflow/rules/synthesis.smk) ---
 
-INCEPTION_WEIGHTS = config.get("inception_weights", "resources/weights-inception-2015-12-05-6726825d.pth")
 SYNTHESIS_TABLES = {
     spec["synthesis"]["tables"][kind]: (name, kind) for name, spec in DATASETS.items() for kind in ("fid", "inversion")
 }
@@ -138,35 +273,6 @@ def synthesis_settings(job=None):
     return settings
 
 
-def synthesis_file(dataset, model, kind):
-    """Stored images of one model: kind = generated | inversions | features."""
-    return f"{RESULTS}/synthesis/{dataset}/{model}/{kind}.npz"
-
-
-def synthesis_files(dataset, kind, figure=False):
-    """Method → stored images of that kind: every method of the dataset, or those of the figures."""
-    return {m: synthesis_file(dataset, m, kind) for m in (figure_methods(dataset) if figure else methods(dataset))}
-
-
-def judge_file(dataset):
-    return f"{RESULTS}/judge/{dataset}/model.pt"
-
-
-def feature_extractor_file(wildcards):
-    """What the FID features come from: the judge's checkpoint, or the Inception weights."""
-    if synthesis(wildcards.dataset)["features"] == "judge":
-        return judge_file(wildcards.dataset)
-    return INCEPTION_WEIGHTS
-
-
-def judge_train_settings(wildcards):
-    judge = synthesis(wildcards.dataset).get("judge")
-    if not judge:
-        raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
-    # A standard model, selected by clean validation accuracy unless the judge section says otherwise.
-    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, "selection": "clean", **judge["train"]})
-
-
 def synthesis_shell(command, extra=""):
     """The shell command of a per-model synthesis job (generate, invert, visualise)."""
     return (
@@ -177,60 +283,168 @@ def synthesis_shell(command, extra=""):
     )
 
 
+def judge_train_settings(wildcards):
+    judge = synthesis(wildcards.dataset).get("judge")
+    if not judge:
+        raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
+    # A standard model, selected by clean validation accuracy unless the judge section says otherwise.
+    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, "selection": "clean", **judge["train"]})
+
+
+def judge_seed(wildcards):
+    return synthesis(wildcards.dataset)["judge"]["seed"]
+
+
+def get_feature_extractor(wildcards):
+    """What the FID features come from: the judge's checkpoint, or the Inception weights."""
+    if synthesis(wildcards.dataset)["features"] == "judge":
+        return JUDGE_MODEL.format(dataset=wildcards.dataset)
+    return INCEPTION_WEIGHTS
+
+
+def get_generated(wildcards):
+    return per_model(GENERATED_NPZ, wildcards.dataset)
+
+
+def get_inversions(wildcards):
+    return per_model(INVERSIONS_NPZ, wildcards.dataset)
+
+
+def synthesis_table_dataset(wildcards):
+    return SYNTHESIS_TABLES[wildcards.synthesis_table][0]
+
+
+def synthesis_table_kind(wildcards):
+    return SYNTHESIS_TABLES[wildcards.synthesis_table][1]
+
+
+def synthesis_table_features(wildcards):
+    return synthesis(synthesis_table_dataset(wildcards))["features"]
+
+
+def synthesis_table_models(wildcards):
+    return ",".join(methods(synthesis_table_dataset(wildcards)))
+
+
+def get_synthesis_table_metrics(wildcards):
+    return SYNTHESIS_METRICS.format(dataset=synthesis_table_dataset(wildcards))
+
+
 def synthesis_figure_entry(wildcards, kind):
     """Position of figure `number` among the dataset's `kind` figures, after checking it is the paper's."""
     numbers = synthesis(wildcards.dataset)["figures"][kind]
     numbers = numbers if isinstance(numbers, list) else [numbers]
     if wildcards.number not in numbers:
-        raise ValueError(f"fig{wildcards.number} is not a {kind} figure of {wildcards.dataset} (config: "
-                         f"datasets.{wildcards.dataset}.synthesis.figures.{kind} = {numbers})")
+        raise ValueError(
+            f"fig{wildcards.number} is not a {kind} figure of {wildcards.dataset} (config: "
+            f"datasets.{wildcards.dataset}.synthesis.figures.{kind} = {numbers})"
+        )
     return numbers.index(wildcards.number)
+
+
+def figure_entry(kind):
+    """Params function: the position of the rule's figure among the dataset's `kind` figures."""
+
+    def entry(wildcards):
+        return synthesis_figure_entry(wildcards, kind)
+
+    return entry
+
+
+def get_class_seeds_of_figure(wildcards):
+    """The class seeds, for the seeds figure of the dataset (checked to be the paper's number)."""
+    synthesis_figure_entry(wildcards, "seeds")
+    return CLASS_SEEDS.format(dataset=wildcards.dataset)
+
+
+def get_generation_figure_arrays(wildcards):
+    """The generated images of the figure methods, for the generation figure (checked as above)."""
+    synthesis_figure_entry(wildcards, "generation")
+    return per_model(GENERATED_NPZ, wildcards.dataset, figure=True)
+
+
+def get_inversion_figure_arrays(wildcards):
+    return per_model(INVERSIONS_NPZ, wildcards.dataset, figure=True)
+
+
+def get_feature_figure_arrays(wildcards):
+    return per_model(FEATURES_NPZ, wildcards.dataset, figure=True)
 
 
 def synthesis_figures(dataset):
     figures = synthesis(dataset)["figures"]
-    return ([f"{RESULTS}/fig{figures['seeds']}_{dataset}_seeds.png",
-             f"{RESULTS}/fig{figures['generation']}_{dataset}_generation.png"]
-            + [f"{RESULTS}/fig{n}_{dataset}_inversion.png" for n in figures["inversion"]]
-            + [f"{RESULTS}/fig{n}_{dataset}_features.png" for n in figures["visualisation"]])
-
-
-def report_tables():
-    return ([f"{RESULTS}/{table}.csv" for table in ACCURACY_TABLES] + [f"{RESULTS}/{t}.csv" for t in SYNTHESIS_TABLES]
-            + [f"{RESULTS}/table7_attribution.csv"] + [f"{RESULTS}/{d}/methods_matrix.csv" for d in DATASETS])
-
-
-def report_figures():
-    return ([f"{RESULTS}/fig_training_{d}.png" for d in DATASETS]
-            + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)]
-            + [path for d in DATASETS for path in methods_outputs(d) if path.endswith(".png")])
-
-
-def all_outputs():
-    return sorted(set(report_tables() + report_figures())) + [f"{RESULTS}/report.html"]
+    return (
+        [
+            png(SEEDS_FIGURE, number=figures["seeds"], dataset=dataset),
+            png(GENERATION_FIGURE, number=figures["generation"], dataset=dataset),
+        ]
+        + [png(INVERSION_FIGURE, number=n, dataset=dataset) for n in figures["inversion"]]
+        + [png(FEATURES_FIGURE, number=n, dataset=dataset) for n in figures["visualisation"]]
+    )
 
 
 # --- the other seeds' analyses (workflow/rules/methods.smk) ---
 
 
-def figure_methods(dataset):
-    """The methods in the paper's side-by-side figures; tables and the matrix have every method."""
-    return DATASETS[dataset].get("figure_methods") or methods(dataset)
+def get_curves(wildcards):
+    return per_model(CURVES_JSON, wildcards.dataset)
 
 
-def per_model_files(dataset, pattern):
-    """Method → `pattern` formatted with dataset and model, for every method of the dataset."""
-    return {m: pattern.format(results=RESULTS, dataset=dataset, model=m) for m in methods(dataset)}
+def get_etmann_arrays(wildcards):
+    return per_model(ETMANN_NPZ, wildcards.dataset)
 
 
-def gradnorm_order(dataset):
+def gradnorm_order(wildcards):
     """The gradient-norm methods of a dataset, by increasing weight (the curve of Etmann Figs. 2-3)."""
-    weighted = [(spec["objective"]["weight"], m) for m, spec in DATASETS[dataset]["methods"].items()
-                if (spec.get("objective") or {}).get("name") == "gradnorm"]
+    weighted = [
+        (spec["objective"]["weight"], m)
+        for m, spec in DATASETS[wildcards.dataset]["methods"].items()
+        if (spec.get("objective") or {}).get("name") == "gradnorm"
+    ]
     return ",".join(m for _, m in sorted(weighted))
 
 
+def get_evaluations(wildcards):
+    return per_model(EVAL_JSON, wildcards.dataset)
+
+
+def get_attribution_metrics(wildcards):
+    return per_model(ATTRIBUTION_JSON, wildcards.dataset)
+
+
+def get_etmann_summaries(wildcards):
+    return per_model(ETMANN_JSON, wildcards.dataset)
+
+
 def methods_outputs(dataset):
-    return [f"{RESULTS}/{dataset}/methods_matrix.csv", f"{RESULTS}/{dataset}/methods_matrix.png",
-            f"{RESULTS}/fig_robustness_{dataset}.png", f"{RESULTS}/fig_etmann_{dataset}_summary.png",
-            f"{RESULTS}/fig_etmann_{dataset}_scatter.png"]
+    return [
+        METHODS_MATRIX_CSV.format(dataset=dataset),
+        png(METHODS_MATRIX_FIGURE, dataset=dataset),
+        png(ROBUSTNESS_FIGURE, dataset=dataset),
+        png(ETMANN_SUMMARY_FIGURE, dataset=dataset),
+        png(ETMANN_SCATTER_FIGURE, dataset=dataset),
+    ]
+
+
+# --- the final outputs (Snakefile, workflow/rules/report.smk) ---
+
+
+def report_tables():
+    return (
+        [ACCURACY_TABLE.format(table=table) for table in ACCURACY_TABLES]
+        + [SYNTHESIS_TABLE.format(synthesis_table=table) for table in SYNTHESIS_TABLES]
+        + [ATTRIBUTION_TABLE]
+        + [METHODS_MATRIX_CSV.format(dataset=d) for d in DATASETS]
+    )
+
+
+def report_figures():
+    return (
+        [png(TRAINING_FIGURE, dataset=d) for d in DATASETS]
+        + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)]
+        + [path for d in DATASETS for path in methods_outputs(d) if path.endswith(".png")]
+    )
+
+
+def all_outputs():
+    return sorted(set(report_tables() + report_figures())) + [REPORT_HTML]

@@ -4,17 +4,22 @@
 
 rule prepare_data:
     output:
-        f"{RESULTS}/data/{{dataset}}/meta.json",
-    params:
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["prepare"]),
-        out_dir=lambda wc, output: os.path.dirname(output[0]),
+        DATA_META,
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data/{{dataset}}.tsv"
-    threads: 4
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # decoding and resizing 99,000 ImageNet JPEGs; no GPU
+        runtime=240,
+        mem_mb=32000,
+        gpu=0,
+    params:
+        settings=dataset_settings("prepare"),
+        out_dir=DATA_DIR,
     shell:
         "python -m robinterp prepare --settings {params.settings:q} --out {params.out_dir:q}"
         " --where datasets.{wildcards.dataset}.prepare 2> {log:q}"

@@ -3,22 +3,27 @@
 
 rule evaluate_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        f"{RESULTS}/eval/{{dataset}}/{{model}}.json",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["evaluation"]),
-        seed=config["seed"],
-        device=config["device"],
+        EVAL_JSON,
     log:
         f"{RESULTS}/logs/evaluate_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_model/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # PGD-20 over the whole test set
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("evaluation"),
+        seed=config["seed"],
+        device=config["device"],
     shell:
         "python -m robinterp evaluate --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
@@ -28,17 +33,21 @@ rule evaluate_model:
 
 rule accuracy_table:
     input:
-        unpack(accuracy_metrics),
+        unpack(get_accuracy_metrics),
     output:
-        report(f"{RESULTS}/{{table}}.csv", category="Tables"),
-    params:
-        dataset=lambda wc: ACCURACY_TABLES[wc.table],
-        metrics=lambda wc, input: name_path_args(dict(input.items())),
-        keep=accuracy_metric_names,
+        report(ACCURACY_TABLE, category="Tables"),
     log:
         f"{RESULTS}/logs/accuracy_table/{{table}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        dataset=accuracy_table_dataset,
+        metrics=input_name_paths,
+        keep=accuracy_metric_names,
     shell:
         "python -m robinterp table --dataset {params.dataset} --metrics {params.metrics}"
         " --keep {params.keep} --out {output:q} 2> {log:q}"

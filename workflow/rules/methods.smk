@@ -5,22 +5,27 @@
 
 rule robustness_curves:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        f"{RESULTS}/curves/{{dataset}}/{{model}}.json",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["curves"]),
-        seed=config["seed"],
-        device=config["device"],
+        CURVES_JSON,
     log:
         f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # a few attacks at a few ε on up to max_examples test images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("curves"),
+        seed=config["seed"],
+        device=config["device"],
     shell:
         "python -m robinterp robustness-curves --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
@@ -30,16 +35,20 @@ rule robustness_curves:
 
 rule plot_robustness_curves:
     input:
-        lambda wc: list(per_model_files(wc.dataset, "{results}/curves/{dataset}/{model}.json").values()),
+        unpack(get_curves),
     output:
-        png=report(f"{RESULTS}/fig_robustness_{{dataset}}.png", category="Figures"),
-        pdf=f"{RESULTS}/fig_robustness_{{dataset}}.pdf",
-    params:
-        curves=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/curves/{dataset}/{model}.json")),
+        png=report(f"{ROBUSTNESS_FIGURE}.png", category="Figures"),
+        pdf=f"{ROBUSTNESS_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_robustness_curves/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        curves=input_name_paths,
     shell:
         "python -m robinterp plot-robustness-curves --curves {params.curves} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -47,22 +56,27 @@ rule plot_robustness_curves:
 
 rule etmann_analysis:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        arrays=f"{RESULTS}/etmann/{{dataset}}/{{model}}.npz",
-        summary=f"{RESULTS}/etmann/{{dataset}}/{{model}}.json",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=lambda wc: as_json(DATASETS[wc.dataset]["etmann"]),
-        device=config["device"],
+        arrays=ETMANN_NPZ,
+        summary=ETMANN_JSON,
     log:
         f"{RESULTS}/logs/etmann_analysis/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/etmann_analysis/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # PGD-L2 bisection per test image
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("etmann"),
+        device=config["device"],
     shell:
         "python -m robinterp etmann --data {input.data:q} --model {input.model:q}"
         " --model-settings {params.model:q} --settings {params.settings:q} --device {params.device}"
@@ -72,19 +86,23 @@ rule etmann_analysis:
 
 rule plot_etmann:
     input:
-        lambda wc: list(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.npz").values()),
+        unpack(get_etmann_arrays),
     output:
-        summary=report(f"{RESULTS}/fig_etmann_{{dataset}}_summary.png", category="Figures"),
-        summary_pdf=f"{RESULTS}/fig_etmann_{{dataset}}_summary.pdf",
-        scatter=report(f"{RESULTS}/fig_etmann_{{dataset}}_scatter.png", category="Figures"),
-        scatter_pdf=f"{RESULTS}/fig_etmann_{{dataset}}_scatter.pdf",
-    params:
-        analyses=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.npz")),
-        order=lambda wc: gradnorm_order(wc.dataset),
+        summary=report(f"{ETMANN_SUMMARY_FIGURE}.png", category="Figures"),
+        summary_pdf=f"{ETMANN_SUMMARY_FIGURE}.pdf",
+        scatter=report(f"{ETMANN_SCATTER_FIGURE}.png", category="Figures"),
+        scatter_pdf=f"{ETMANN_SCATTER_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_etmann/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        analyses=input_name_paths,
+        order=gradnorm_order,
     shell:
         "python -m robinterp plot-etmann --analyses {params.analyses} --gradnorm-order '{params.order}'"
         " --title {wildcards.dataset} --out-summary {output.summary:q} {output.summary_pdf:q}"
@@ -93,26 +111,26 @@ rule plot_etmann:
 
 rule methods_matrix:
     input:
-        evaluation=lambda wc: list(per_model_files(wc.dataset, "{results}/eval/{dataset}/{model}.json").values()),
-        attribution=lambda wc: list(
-            per_model_files(wc.dataset, "{results}/attribution/{dataset}/{model}.json").values()
-        ),
-        etmann=lambda wc: list(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.json").values()),
-        synthesis=f"{RESULTS}/synthesis/{{dataset}}/metrics.json",
+        evaluation=input_list(get_evaluations),
+        attribution=input_list(get_attribution_metrics),
+        etmann=input_list(get_etmann_summaries),
+        synthesis=SYNTHESIS_METRICS,
     output:
-        csv=report(f"{RESULTS}/{{dataset}}/methods_matrix.csv", category="Tables"),
-        png=report(f"{RESULTS}/{{dataset}}/methods_matrix.png", category="Figures"),
-        pdf=f"{RESULTS}/{{dataset}}/methods_matrix.pdf",
-    params:
-        evaluation=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/eval/{dataset}/{model}.json")),
-        attribution=lambda wc: name_path_args(
-            per_model_files(wc.dataset, "{results}/attribution/{dataset}/{model}.json")
-        ),
-        etmann=lambda wc: name_path_args(per_model_files(wc.dataset, "{results}/etmann/{dataset}/{model}.json")),
+        csv=report(METHODS_MATRIX_CSV, category="Tables"),
+        png=report(f"{METHODS_MATRIX_FIGURE}.png", category="Figures"),
+        pdf=f"{METHODS_MATRIX_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/methods_matrix/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        evaluation=name_path_params(get_evaluations),
+        attribution=name_path_params(get_attribution_metrics),
+        etmann=name_path_params(get_etmann_summaries),
     shell:
         "python -m robinterp methods-matrix --dataset {wildcards.dataset} --evaluation {params.evaluation}"
         " --attribution {params.attribution} --etmann {params.etmann} --synthesis {input.synthesis:q}"

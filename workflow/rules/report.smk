@@ -9,14 +9,18 @@ rule report:
         tables=report_tables(),
         figures=report_figures(),
     output:
-        f"{RESULTS}/report.html",
-    params:
-        config=as_json(config),
-        title=f"robinterp: {RESULTS}",
+        REPORT_HTML,
     log:
         f"{RESULTS}/logs/report/report.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        config=as_json(config),
+        title=f"robinterp: {RESULTS}",
     shell:
         "python -m robinterp report --tables {input.tables:q} --figures {input.figures:q}"
         " --config {params.config:q} --title {params.title:q} --out {output:q} 2> {log:q}"

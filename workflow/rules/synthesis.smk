@@ -13,33 +13,42 @@ rule fetch_inception_weights:
     output:
         INCEPTION_WEIGHTS,
     log:
-        "logs/fetch_inception_weights.log",
+        f"{RESULTS}/logs/fetch_inception_weights.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
     shell:
         "python -m robinterp fetch-inception --out {output:q} 2> {log:q}"
 
 
 rule train_judge:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        model=judge_file("{dataset}"),
-        history=f"{RESULTS}/judge/{{dataset}}/history.csv",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        train=judge_train_settings,
-        checkpoint=lambda wc: f"{RESULTS}/judge/{wc.dataset}/resume.pt",
-        seed=lambda wc: synthesis(wc.dataset)["judge"]["seed"],
-        device=config["device"],
-        launcher=robinterp_launcher,
+        model=JUDGE_MODEL,
+        history=JUDGE_HISTORY,
     log:
         f"{RESULTS}/logs/train_judge/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_judge/{{dataset}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # the offline demo's FID stand-in; a short standard training
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        train=judge_train_settings,
+        checkpoint=JUDGE_CHECKPOINT,
+        seed=judge_seed,
+        device=config["device"],
+        launcher=robinterp_launcher,
     shell:
         "{params.launcher} train --data {input.data:q} --model-settings {params.model:q}"
         " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
@@ -49,15 +58,19 @@ rule train_judge:
 
 rule class_seeds:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
-    params:
-        settings=synthesis_settings("class_seeds"),
+        CLASS_SEEDS,
     log:
         f"{RESULTS}/logs/class_seeds/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=synthesis_settings("class_seeds"),
     shell:
         "python -m robinterp class-seeds --data {input.data:q} --settings {params.settings:q}"
         " --where datasets.{wildcards.dataset}.synthesis --out {output:q} 2> {log:q}"
@@ -65,89 +78,109 @@ rule class_seeds:
 
 rule generate_classes:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
-        seeds=f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
+        data=DATA_META,
+        model=MODEL,
+        seeds=CLASS_SEEDS,
     output:
-        synthesis_file("{dataset}", "{model}", "generated"),
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings("generate_classes"),
-        device=config["device"],
+        GENERATED_NPZ,
     log:
         f"{RESULTS}/logs/generate_classes/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/generate_classes/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # 60 steps for 10,000 (CIFAR-10) or 9,000 (Small ImageNet) images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("generate_classes"),
+        device=config["device"],
     shell:
         synthesis_shell("generate", "--seeds {input.seeds:q} ")
 
 
 rule invert_representations:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        synthesis_file("{dataset}", "{model}", "inversions"),
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings("invert_representations"),
-        device=config["device"],
+        INVERSIONS_NPZ,
     log:
         f"{RESULTS}/logs/invert_representations/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/invert_representations/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # 10,000 steps, two source sets; not checkpointed, so the runtime is generous
+        runtime=720,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("invert_representations"),
+        device=config["device"],
     shell:
         synthesis_shell("invert")
 
 
 rule visualise_features:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        model=lambda wc: model_file(wc.dataset, wc.model),
+        data=DATA_META,
+        model=MODEL,
     output:
-        synthesis_file("{dataset}", "{model}", "features"),
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings("visualise_features"),
-        device=config["device"],
+        FEATURES_NPZ,
     log:
         f"{RESULTS}/logs/visualise_features/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/visualise_features/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # 400 steps per coordinate, plus R(x) of the whole test set
+        runtime=120,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("visualise_features"),
+        device=config["device"],
     shell:
         synthesis_shell("visualise")
 
 
 rule synthesis_metrics:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        features_from=feature_extractor_file,
-        generated=lambda wc: list(synthesis_files(wc.dataset, "generated").values()),
-        inversions=lambda wc: list(synthesis_files(wc.dataset, "inversions").values()),
+        data=DATA_META,
+        features_from=get_feature_extractor,
+        generated=input_list(get_generated),
+        inversions=input_list(get_inversions),
     output:
-        f"{RESULTS}/synthesis/{{dataset}}/metrics.json",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        settings=synthesis_settings("synthesis_metrics"),
-        device=config["device"],
-        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated")),
-        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions")),
+        SYNTHESIS_METRICS,
     log:
         f"{RESULTS}/logs/synthesis_metrics/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesis_metrics/{{dataset}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # Inception-V3 features of the test, train-sample and generated images
+        runtime=240,
+        mem_mb=64000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=synthesis_settings("synthesis_metrics"),
+        device=config["device"],
+        generated=name_path_params(get_generated),
+        inversions=name_path_params(get_inversions),
     shell:
         "python -m robinterp synthesis-metrics --data {input.data:q} --settings {params.settings:q}"
         " --where datasets.{wildcards.dataset}.synthesis --features-from {input.features_from:q}"
@@ -157,20 +190,24 @@ rule synthesis_metrics:
 
 rule synthesis_table:
     input:
-        lambda wc: f"{RESULTS}/synthesis/{SYNTHESIS_TABLES[wc.synthesis_table][0]}/metrics.json",
+        get_synthesis_table_metrics,
     output:
-        report(f"{RESULTS}/{{synthesis_table}}.csv", category="Tables"),
-    wildcard_constraints:
-        synthesis_table="|".join(SYNTHESIS_TABLES),
-    params:
-        dataset=lambda wc: SYNTHESIS_TABLES[wc.synthesis_table][0],
-        kind=lambda wc: SYNTHESIS_TABLES[wc.synthesis_table][1],
-        features=lambda wc: synthesis(SYNTHESIS_TABLES[wc.synthesis_table][0])["features"],
-        models=lambda wc: ",".join(methods(SYNTHESIS_TABLES[wc.synthesis_table][0])),
+        report(SYNTHESIS_TABLE, category="Tables"),
     log:
         f"{RESULTS}/logs/synthesis_table/{{synthesis_table}}.log",
+    wildcard_constraints:
+        synthesis_table="|".join(SYNTHESIS_TABLES),
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        dataset=synthesis_table_dataset,
+        kind=synthesis_table_kind,
+        features=synthesis_table_features,
+        models=synthesis_table_models,
     shell:
         "python -m robinterp synthesis-table --kind {params.kind} --features {params.features}"
         " --dataset {params.dataset} --models {params.models} --metrics {input:q} --out {output:q} 2> {log:q}"
@@ -178,20 +215,23 @@ rule synthesis_table:
 
 rule plot_seeds:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        seeds=f"{RESULTS}/synthesis/{{dataset}}/seeds.npz",
+        data=DATA_META,
+        seeds=get_class_seeds_of_figure,
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_seeds.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_seeds.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        check=lambda wc: synthesis_figure_entry(wc, "seeds"),
+        png=report(f"{SEEDS_FIGURE}.png", category="Figures"),
+        pdf=f"{SEEDS_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_seeds/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=synthesis_settings(),
     shell:
         "python -m robinterp plot-seeds --data {input.data:q} --settings {params.settings:q}"
         " --seeds {input.seeds:q} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -199,21 +239,24 @@ rule plot_seeds:
 
 rule plot_generation:
     input:
-        data=lambda wc: prepared(wc.dataset),
-        generated=lambda wc: list(synthesis_files(wc.dataset, "generated", figure=True).values()),
+        data=DATA_META,
+        generated=input_list(get_generation_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_generation.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_generation.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        check=lambda wc: synthesis_figure_entry(wc, "generation"),
-        generated=lambda wc: name_path_args(synthesis_files(wc.dataset, "generated", figure=True)),
+        png=report(f"{GENERATION_FIGURE}.png", category="Figures"),
+        pdf=f"{GENERATION_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_generation/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=synthesis_settings(),
+        generated=name_path_params(get_generation_figure_arrays),
     shell:
         "python -m robinterp plot-generation --data {input.data:q} --settings {params.settings:q}"
         " --generated {params.generated} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -221,20 +264,24 @@ rule plot_generation:
 
 rule plot_inversions:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "inversions", figure=True).values()),
+        unpack(get_inversion_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_inversion.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        block=lambda wc: synthesis_figure_entry(wc, "inversion"),
-        inversions=lambda wc: name_path_args(synthesis_files(wc.dataset, "inversions", figure=True)),
+        png=report(f"{INVERSION_FIGURE}.png", category="Figures"),
+        pdf=f"{INVERSION_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_inversions/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=synthesis_settings(),
+        block=figure_entry("inversion"),
+        inversions=input_name_paths,
     shell:
         "python -m robinterp plot-inversions --settings {params.settings:q} --inversions {params.inversions}"
         " --block {params.block} --out {output.png:q} {output.pdf:q} 2> {log:q}"
@@ -242,20 +289,24 @@ rule plot_inversions:
 
 rule plot_features:
     input:
-        lambda wc: list(synthesis_files(wc.dataset, "features", figure=True).values()),
+        unpack(get_feature_figure_arrays),
     output:
-        png=report(f"{RESULTS}/fig{{number}}_{{dataset}}_features.png", category="Figures"),
-        pdf=f"{RESULTS}/fig{{number}}_{{dataset}}_features.pdf",
-    wildcard_constraints:
-        number="[0-9]{2}",
-    params:
-        settings=synthesis_settings(),
-        entry=lambda wc: synthesis_figure_entry(wc, "visualisation"),
-        features=lambda wc: name_path_args(synthesis_files(wc.dataset, "features", figure=True)),
+        png=report(f"{FEATURES_FIGURE}.png", category="Figures"),
+        pdf=f"{FEATURES_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_features/fig{{number}}_{{dataset}}.log",
+    wildcard_constraints:
+        number="[0-9]{2}",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        settings=synthesis_settings(),
+        entry=figure_entry("visualisation"),
+        features=input_name_paths,
     shell:
         "python -m robinterp plot-features --settings {params.settings:q} --features {params.features}"
         " --entry {params.entry} --out {output.png:q} {output.pdf:q} 2> {log:q}"

@@ -9,24 +9,29 @@
 
 rule train_model:
     input:
-        data=lambda wc: prepared(wc.dataset),
+        data=DATA_META,
     output:
-        model=f"{RESULTS}/models/{{dataset}}/{{model}}/model.pt",
-        history=f"{RESULTS}/models/{{dataset}}/{{model}}/history.csv",
-    params:
-        model=lambda wc: as_json(DATASETS[wc.dataset]["model"]),
-        train=train_settings,
-        checkpoint=lambda wc: f"{RESULTS}/models/{wc.dataset}/{wc.model}/resume.pt",
-        seed=config["seed"],
-        device=config["device"],
-        launcher=robinterp_launcher,
+        model=MODEL,
+        history=HISTORY,
     log:
         f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
-    threads: JOB_THREADS
     conda:
         "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # 100 epochs; PGD-20 adversarial training of ResNet-50 is the longest job
+        runtime=2880,
+        mem_mb=64000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        train=train_settings,
+        checkpoint=CHECKPOINT,
+        seed=config["seed"],
+        device=config["device"],
+        launcher=robinterp_launcher,
     shell:
         "{params.launcher} train --data {input.data:q} --model-settings {params.model:q}"
         " --train-settings {params.train:q} --seed {params.seed} --device {params.device}"
@@ -36,16 +41,20 @@ rule train_model:
 
 rule plot_training:
     input:
-        unpack(lambda wc: {m: f"{RESULTS}/models/{wc.dataset}/{m}/history.csv" for m in methods(wc.dataset)}),
+        unpack(get_histories),
     output:
-        png=report(f"{RESULTS}/fig_training_{{dataset}}.png", category="Figures"),
-        pdf=f"{RESULTS}/fig_training_{{dataset}}.pdf",
-    params:
-        histories=lambda wc, input: name_path_args(dict(input.items())),
+        png=report(f"{TRAINING_FIGURE}.png", category="Figures"),
+        pdf=f"{TRAINING_FIGURE}.pdf",
     log:
         f"{RESULTS}/logs/plot_training/{{dataset}}.log",
     conda:
         "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        histories=input_name_paths,
     shell:
         "python -m robinterp plot-training --history {params.histories} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
