@@ -5,10 +5,15 @@
 #   snakemake --profile slurm all                      # the paper, on a SLURM cluster
 #   snakemake --cores 2 --configfile config/demo.yaml  # the CPU demo
 
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
 
 min_version("9.0")
 
+# The package's config schema and attack checks (they import no torch).
+sys.path.insert(0, f"{workflow.basedir}/src")
+from robinterp.base.config import validate_config
 
 # config.yaml (the paper) unless another config is given with --configfile,
 # which then replaces it rather than being merged into it.
@@ -17,10 +22,14 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The schema (workflow/schemas/config.schema.yaml) names the first bad key and the rule it breaks.
+validate_config(config)
 
 
 include: "workflow/rules/common.smk"
+
+
+check_attacks()
 
 
 wildcard_constraints:

@@ -8,6 +8,9 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
+from robinterp.attacks.spec import AttackSpec, accuracy_metric_names
+from robinterp.base.config import from_dict
+
 RESULTS = config["results"]
 DATASETS = config["datasets"]
 ACCURACY_TABLES = {spec["accuracy_table"]: name for name, spec in DATASETS.items()}
@@ -159,6 +162,30 @@ def name_path_params(get):
 # --- settings: the JSON of a config section, as each job receives it ---
 
 
+def config_attacks():
+    """Every attack of the config, with its config path."""
+    for name, spec in DATASETS.items():
+        where = f"datasets.{name}"
+        sections = {f"{where}.train.val_attack": spec["train"].get("val_attack")}
+        for method, m in spec["methods"].items():
+            sections[f"{where}.methods.{method}.attack"] = m.get("attack")
+            sections[f"{where}.methods.{method}.train.val_attack"] = m.get("train", {}).get("val_attack")
+        for attack, a in spec["evaluation"]["attacks"].items():
+            sections[f"{where}.evaluation.attacks.{attack}"] = a
+        for curve, c in spec["curves"]["attacks"].items():
+            sections[f"{where}.curves.attacks.{curve}.attack"] = c["attack"]
+        sections[f"{where}.attribution.robustness_attack"] = spec["attribution"]["robustness_attack"]
+        for procedure in ("generation", "inversion", "visualisation"):
+            sections[f"{where}.synthesis.{procedure}.attack"] = spec["synthesis"][procedure]["attack"]
+        yield from ((path, attack) for path, attack in sections.items() if attack)
+
+
+def check_attacks():
+    """Build every attack as the jobs will, so that settings which do not fit together stop the run now."""
+    for where, attack in config_attacks():
+        from_dict(AttackSpec, attack, where)
+
+
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -197,13 +224,9 @@ def get_accuracy_metrics(wildcards):
     return per_model(EVAL_JSON, accuracy_table_dataset(wildcards))
 
 
-def accuracy_metric_names(wildcards):
-    """Clean accuracy, each attack's accuracy, and the image count of an attack run on a subset."""
-    dataset = accuracy_table_dataset(wildcards)
-    names = ["clean_accuracy"]
-    for attack, spec in DATASETS[dataset]["evaluation"]["attacks"].items():
-        names += [f"{attack}_accuracy"] + ([f"n_{attack}"] if spec.get("max_examples") else [])
-    return ",".join(names)
+def accuracy_table_metrics(wildcards):
+    """The accuracy table's columns: the metrics the evaluation jobs report (robinterp.attacks.spec)."""
+    return ",".join(accuracy_metric_names(DATASETS[accuracy_table_dataset(wildcards)]["evaluation"]["attacks"]))
 
 
 # --- attribution (workflow/rules/attribution.smk) ---

@@ -47,7 +47,7 @@ rule accuracy_table:
     params:
         dataset=accuracy_table_dataset,
         metrics=input_name_paths,
-        keep=accuracy_metric_names,
+        keep=accuracy_table_metrics,
     shell:
         "python -m robinterp table --dataset {params.dataset} --metrics {params.metrics}"
         " --keep {params.keep} --out {output:q} 2> {log:q}"

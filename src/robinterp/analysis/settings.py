@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 
@@ -18,6 +20,8 @@ class EtmannSettings:
         bisection_steps: halvings of each image's interval [0, ``eps_max``].
         seed: seed of the attacks' random starts.
     """
+
+    SCHEMA: ClassVar[str] = "etmann"  # its definition in the config schema
 
     n_images: int
     batch_size: int

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from robinterp.attacks.spec import AttackSpec
+from robinterp.attacks.spec import AttackSpec, accuracy_metric, attacked_count
 from robinterp.data.batches import split_batches
 from robinterp.data.store import Split
 from robinterp.models.running import autocast, model_mode
@@ -70,8 +70,8 @@ def evaluate_accuracy(model: nn.Module, split: Split, attacks: Mapping[str, Atta
                 log.info("evaluated batch %d/%d", b, n_batches)
     out = {"n": n, "clean_accuracy": 100.0 * correct["clean"] / n}
     for name in attacks:
-        out[f"{name}_accuracy"] = 100.0 * correct[name] / attacked[name] if attacked[name] else math.nan
-        out[f"n_{name}"] = attacked[name]
+        out[accuracy_metric(name)] = 100.0 * correct[name] / attacked[name] if attacked[name] else math.nan
+        out[attacked_count(name)] = attacked[name]
     return out
 
 
@@ -117,7 +117,7 @@ def robustness_curve(model: nn.Module, split: Split, attack: AttackSpec, eps_val
         attacks = {"attack": attack.at_eps(eps)} if eps > 0 else {}
         result = evaluate_accuracy(model, split, attacks, batch_size=batch_size, device=device, indices=indices,
                                    seed=seed, amp=amp)
-        curve.append({"eps": eps, "accuracy": result["attack_accuracy" if attacks else "clean_accuracy"]})
+        curve.append({"eps": eps, "accuracy": result[accuracy_metric("attack") if attacks else "clean_accuracy"]})
     log.info("robustness curve (%s, %s): %s", attack.kind, attack.norm,
              ", ".join(f"ε={p['eps']:g}: {p['accuracy']:.1f}%" for p in curve))
     return curve

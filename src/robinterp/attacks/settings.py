@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 from robinterp.attacks.spec import AttackSpec
@@ -17,6 +19,8 @@ class EvaluationSettings:
         max_examples: evaluate only the first this many test images (None: all of them).
         amp_bf16: bfloat16 autocast for the forward passes (CUDA).
     """
+
+    SCHEMA: ClassVar[str] = "evaluation"  # its definition in the config schema
 
     batch_size: int
     attacks: dict[str, AttackSpec]
@@ -49,6 +53,8 @@ class CurvesSettings:
         attacks: name → curve.
         max_examples: use only the first this many test images (None: all of them).
     """
+
+    SCHEMA: ClassVar[str] = "curves"  # its definition in the config schema
 
     batch_size: int
     attacks: dict[str, CurveSettings]

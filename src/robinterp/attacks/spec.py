@@ -12,15 +12,40 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
 
-import torch
-import torch.nn as nn
+if TYPE_CHECKING:  # this module imports no torch, so that the workflow can check a config's attacks without it
+    import torch
+    import torch.nn as nn
 
-from robinterp.attacks.autoattack import autoattack, n_outputs
-from robinterp.attacks.pgd import fgsm, mi_fgsm, pgd_attack
-from robinterp.attacks.threats import ThreatModel, make_threat
+    from robinterp.attacks.threats import ThreatModel
 
 KINDS = ("pgd", "fgsm", "mifgsm", "autoattack")
+
+
+def accuracy_metric_names(attacks: Mapping[str, AttackSpec | Mapping]) -> list[str]:
+    """The metrics of an accuracy table, in column order: what :func:`robinterp.attacks.accuracy.evaluate_accuracy`
+    reports for these attacks.
+
+    ``clean_accuracy``, then ``<name>_accuracy`` per attack, followed by ``n_<name>`` (the images it
+    attacked) where the attack runs on a subset (``max_examples``). The workflow's accuracy tables use
+    the same function.
+    """
+    names = ["clean_accuracy"]
+    for name, attack in attacks.items():
+        subset = attack.get("max_examples") if isinstance(attack, Mapping) else attack.max_examples
+        names += [accuracy_metric(name)] + ([attacked_count(name)] if subset else [])
+    return names
+
+
+def accuracy_metric(name: str) -> str:
+    """The metric of the accuracy under attack ``name``."""
+    return f"{name}_accuracy"
+
+
+def attacked_count(name: str) -> str:
+    """The metric of how many images attack ``name`` attacked."""
+    return f"n_{name}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,8 @@ class AttackSpec:
     @property
     def threat(self) -> ThreatModel:
         """The threat model of a PGD attack: its ball and step size."""
+        from robinterp.attacks.threats import make_threat
+
         return make_threat(self.norm, self.eps, self.step_size)
 
     def at_eps(self, eps: float) -> AttackSpec:
@@ -116,6 +143,8 @@ class AttackSpec:
         Returns:
             Adversarial images, detached.
         """
+        from robinterp.attacks.pgd import fgsm, mi_fgsm, pgd_attack
+
         if self.kind == "pgd":
             return pgd_attack(model, x, y, self.threat, self.steps, random_start=self.random_start,
                               use_best=self.use_best, generator=generator,
@@ -128,6 +157,10 @@ class AttackSpec:
             return mi_fgsm(model, x, y, self.eps, self.steps, self.decay, self.step_size,
                            random_start=self.random_start, use_best=self.use_best, generator=generator, amp=amp)
         if self.kind == "autoattack":
+            import torch
+
+            from robinterp.attacks.autoattack import autoattack, n_outputs
+
             seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
                                                                  device=generator.device).item())
             return autoattack(model, x, y, self.norm, self.eps, n_outputs(model, x), self.version, seed)

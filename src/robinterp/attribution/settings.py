@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 from robinterp.attacks.spec import AttackSpec
@@ -51,6 +53,8 @@ class AttributionSettings:
         robustness_attack: the small PGD attack of the explanation-robustness metric.
         figures: the paper's figure numbers.
     """
+
+    SCHEMA: ClassVar[str] = "attribution"  # its definition in the config schema
 
     seed: int
     n_background: int

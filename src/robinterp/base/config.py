@@ -1,23 +1,30 @@
-"""Config sections → typed, frozen settings objects, with errors that name the key.
+"""The config: one schema that validates it, and its sections → typed, frozen settings objects.
 
-The workflow passes each job only the config sections it needs, as JSON; the
-job turns each section into the frozen dataclass of its stage
-(``<stage>/settings.py``) with :func:`settings_from_json`, once, and hands that
-object to the library, which is configured only through arguments. Nested
-sections (an attack inside the training settings, IG settings inside the
-attribution settings) become nested dataclasses, found from the type
-annotations.
+``config.schema.yaml`` beside this module (which the workflow's
+``workflow/schemas/config.schema.yaml`` links to) is the one validator of the
+config: the workflow checks the whole config against it when it starts
+(:func:`validate_config`), and every job checks the sections it receives against
+their definition (:func:`validate_section`) before turning each into the frozen
+dataclass of its stage (``<stage>/settings.py``) with :func:`settings_from_json`,
+once; the library is then configured only through arguments. The schema owns
+types, ranges and names; a settings class keeps only the checks that involve
+several fields. Every error names the key and the rule it breaks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from robinterp.base.errors import ConfigError
+
+#: The config's JSON schema (draft 2020-12).
+SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 
 T = TypeVar("T")
 
@@ -83,8 +90,70 @@ def parse_json_argument(text: str, what: str) -> dict:
     return value
 
 
+@functools.cache
+def config_schema() -> dict:
+    """The config's JSON schema, read once."""
+    import yaml
+
+    with open(SCHEMA_FILE) as f:
+        return yaml.safe_load(f)
+
+
+def _key_path(where: str, path) -> str:
+    return ".".join([where, *(str(p) for p in path)]) if where else ".".join(str(p) for p in path)
+
+
+def _schema_error(error, where: str) -> ConfigError:
+    """One validation error as a ConfigError naming the key, what is wrong, and the rule (with its description)."""
+    description = error.schema.get("description") if isinstance(error.schema, Mapping) else None
+    rule = f"{error.validator}: {error.validator_value!r}" if error.validator not in ("$ref", "allOf") else error.validator
+    hint = f"; {description}" if description else ""
+    return ConfigError(f"{_key_path(where, error.absolute_path) or 'the config'}: {error.message} "
+                       f"(schema rule {rule}{hint})")
+
+
+def _validate(instance: Any, schema: Mapping, where: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise _schema_error(error, where)
+
+
+def validate_config(config: Mapping) -> None:
+    """Check a whole config against the schema; ConfigError naming the first bad key and its rule."""
+    _validate(_plain(config), config_schema(), "")
+
+
+def validate_section(values: Mapping, definition: str, where: str) -> None:
+    """Check one config section against its schema definition (``$defs/<definition>``).
+
+    Args:
+        values: the section.
+        definition: the name of its definition in the schema (e.g. ``train_job``, ``evaluation``).
+        where: the section's path in the config, named in errors.
+    """
+    schema = config_schema()
+    if definition not in schema["$defs"]:
+        raise KeyError(f"the config schema has no definition {definition!r}")
+    _validate(_plain(values), {"$schema": schema["$schema"], "$defs": schema["$defs"],
+                               "$ref": f"#/$defs/{definition}"}, where)
+
+
+def _plain(obj: Any) -> Any:
+    """Mappings as dicts and tuples as lists, as JSON has them (Snakemake's config holds its own types)."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
 def settings_from_json(cls: type[T], text: str, what: str, where: str) -> T:
     """The settings object ``cls`` of the JSON config section ``text`` (command-line argument ``what``).
+
+    The section is first checked against the schema definition that ``cls.SCHEMA`` names.
 
     Args:
         cls: the stage's settings dataclass.
@@ -92,4 +161,6 @@ def settings_from_json(cls: type[T], text: str, what: str, where: str) -> T:
         what: the command-line argument it came from, named when it is not JSON.
         where: the section's path in the config (e.g. ``datasets.cifar10.train``), named in errors.
     """
-    return from_dict(cls, parse_json_argument(text, what), where)
+    values = parse_json_argument(text, what)
+    validate_section(values, cls.SCHEMA, where)
+    return from_dict(cls, values, where)

@@ -64,12 +64,20 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def load_classifier(path, model_settings: str, data, device_: Any):
+def model_settings(text: str) -> dict:
+    """The dataset's ``model`` section given as ``--model-settings``, checked against the schema."""
+    from robinterp.base.config import parse_json_argument, validate_section
+
+    settings = parse_json_argument(text, "--model-settings")
+    validate_section(settings, "model", "model")
+    return settings
+
+
+def load_classifier(path, model_settings_json: str, data, device_: Any):
     """The model file at ``path``, checked against the config's model settings and the dataset, in eval mode."""
-    from robinterp.base.config import parse_json_argument
     from robinterp.models.checkpoint import load_model
 
-    model_cfg = parse_json_argument(model_settings, "--model-settings")
+    model_cfg = model_settings(model_settings_json)
     expected = {"arch": model_cfg["arch"], "num_classes": data.num_classes, "in_channels": data.image_shape[0]}
     return load_model(path, expected_spec=expected).to(device_).eval()
 

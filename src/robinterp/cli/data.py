@@ -16,8 +16,10 @@ def register(add) -> None:
 
 
 def cmd_prepare(args) -> None:
-    from robinterp.base.config import parse_json_argument
+    from robinterp.base.config import parse_json_argument, validate_section
     from robinterp.data.prepare import prepare_dataset
 
-    meta = prepare_dataset(parse_json_argument(args.settings, "--settings"), args.out, where=args.where)
+    settings = parse_json_argument(args.settings, "--settings")
+    validate_section(settings, "prepare", args.where)
+    meta = prepare_dataset(settings, args.out, where=args.where)
     log.info("prepared dataset written: %s", meta)

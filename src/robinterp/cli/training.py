@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from robinterp.base.errors import Preempted
-from robinterp.cli.arguments import add_compute, add_outputs, device, pairs
+from robinterp.cli.arguments import add_compute, add_outputs, device, model_settings, pairs
 
 log = logging.getLogger("robinterp")
 
@@ -62,12 +62,12 @@ def cmd_train(args) -> None:
 
 
 def _train(args, stop) -> None:
-    from robinterp.base.config import parse_json_argument, settings_from_json
+    from robinterp.base.config import settings_from_json
     from robinterp.training.job import run_training
     from robinterp.training.settings import TrainSettings
 
     settings = settings_from_json(TrainSettings, args.train_settings, "--train-settings", args.where)
-    run_training(args.data, parse_json_argument(args.model_settings, "--model-settings"), settings,
+    run_training(args.data, model_settings(args.model_settings), settings,
                  seed=args.seed, device=device(args.device), threads=args.threads, checkpoint=args.checkpoint,
                  history_out=args.history, model_out=args.out, stop=stop)
 

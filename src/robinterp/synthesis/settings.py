@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 from robinterp.attacks.spec import AttackSpec
@@ -126,6 +128,8 @@ class SynthesisSettings:
         figures: the paper's figure numbers and the figures' sizes.
         tables: output names of the FID and inversion-distance tables.
     """
+
+    SCHEMA: ClassVar[str] = "synthesis_job"  # its definition in the config schema
 
     seed: int = 0
     batch_size: int = 100

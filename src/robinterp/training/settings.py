@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass, field
 
 from robinterp.attacks.spec import AttackSpec
@@ -36,6 +38,8 @@ class TrainSettings:
         channels_last: channels-last memory format on CUDA.
         log_every: log progress every this many batches.
     """
+
+    SCHEMA: ClassVar[str] = "train_job"  # its definition in the config schema
 
     epochs: int
     batch_size: int
