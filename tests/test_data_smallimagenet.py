@@ -40,7 +40,7 @@ def build(trees, out_dir, **overrides):
 def test_build_counts_and_manifest(trees, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="robinterp.data"):
         dataset, manifest = build(trees, tmp_path / "out")
-    assert "decoded" in caplog.text
+    assert "only these are read" in caplog.text and "train: read 12/12 images: 12 decoded, 0 unreadable" in caplog.text
     assert dataset.classes == manifest["wnids"] == sorted(manifest["wnids"])
     assert len(dataset.classes) == 3 and set(dataset.classes) <= set(WNIDS)
     assert dataset["train"].images.shape == (12, 16, 16, 3)
@@ -96,7 +96,7 @@ def test_flat_val_without_labels_says_what_is_needed(tmp_path):
         build((tmp_path / "ilsvrc", tmp_path / "v2"), tmp_path / "out")
 
 
-def test_corrupt_image_is_an_error_or_skipped_when_tolerated(tmp_path):
+def test_corrupt_image_is_an_error_or_skipped_when_tolerated(tmp_path, caplog):
     wnids = WNIDS[:3]
     bad = f"train/{wnids[0]}/{wnids[0]}_1.JPEG"
     make_fake_ilsvrc(tmp_path / "ilsvrc", wnids, n_train=3, n_val=1, corrupt=[bad])
@@ -108,7 +108,9 @@ def test_corrupt_image_is_an_error_or_skipped_when_tolerated(tmp_path):
     assert str(tmp_path / "ilsvrc" / bad) in str(excinfo.value)
     assert not (tmp_path / "strict" / "meta.json").exists()
 
-    dataset, manifest = build(trees, tmp_path / "tolerant", max_corrupt=1, **settings)
+    with caplog.at_level(logging.INFO, logger="robinterp.data"):
+        dataset, manifest = build(trees, tmp_path / "tolerant", max_corrupt=1, **settings)
+    assert "train: read 9/9 images: 8 decoded, 1 unreadable" in caplog.text
     assert [entry["path"] for entry in manifest["skipped_corrupt"]] == [f"ilsvrc/{bad}"]
     assert manifest["counts"] == {"train": 8, "test": 6}
     assert f"ilsvrc/{bad}" not in [name for name, _ in manifest["files"]["train"]]

@@ -90,8 +90,8 @@ def decode_split(files: Sequence[tuple[Path, int]], image_size: int, workers: in
                 images[len(kept)], labels[len(kept)] = result, label
                 kept.append(position)
             if (position + 1) % PROGRESS_EVERY == 0 or position + 1 == len(files):
-                logger.info("%s: decoded %d/%d images (%d unreadable)", description, position + 1,
-                            len(files), len(failed))
+                logger.info("%s: read %d/%d images: %d decoded, %d unreadable", description, position + 1,
+                            len(files), len(kept), len(failed))
     return Split(images[:len(kept)], labels[:len(kept)]), kept, failed
 
 
@@ -258,7 +258,8 @@ def build_small_imagenet(ilsvrc_root: str | Path, imagenetv2_root: str | Path, o
         "roots": {key: str(path.resolve()) for key, path in roots.items()},
         "val_layout": val_layout,
     }
-    logger.info("Small ImageNet: %d classes drawn with seed %d; decoding %d train / %d test images",
+    logger.info("Small ImageNet: %d classes drawn with seed %d; decoding the %d train / %d test images drawn "
+                "(only these are read: an unreadable file elsewhere in the trees is not noticed)",
                 num_classes, seed, len(split_files["train"]), len(split_files["test"]))
     return _decode_and_write(out_dir, wnids, split_files, sources, summary,
                              image_size=image_size, max_corrupt=max_corrupt, workers=workers)
