@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from robinterp.base.io import atomic_path  # noqa: E402
+from robinterp.base.plotting import new_figure, save_figure
 
 
 def _read_history(path: str | Path) -> dict[str, list[float]]:
@@ -20,7 +15,7 @@ def _read_history(path: str | Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) if r[k] != "" else float("nan") for r in rows] for k in rows[0]} if rows else {}
 
 
-def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_paths: list[str | Path]) -> None:
+def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_paths: Sequence[str | Path]) -> None:
     """Training loss, validation clean and adversarial accuracy per epoch, one line per model.
 
     Args:
@@ -28,7 +23,8 @@ def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_pa
         title: figure title (the dataset).
         out_paths: files to write (PNG and/or PDF, by extension), atomically.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig = new_figure(13, 3.6)
+    axes = fig.subplots(1, 3)
     panels = [("train_loss", "training loss (on the batches trained on)"),
               ("val_clean_accuracy", "validation clean accuracy (%)"),
               ("val_adv_accuracy", "validation adversarial accuracy (%)")]
@@ -42,7 +38,4 @@ def plot_training_curves(histories: Mapping[str, str | Path], title: str, out_pa
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.suptitle(title)
-    for out in out_paths:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_paths)

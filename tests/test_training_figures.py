@@ -1,0 +1,24 @@
+"""The training curves figure: every model's history drawn, written as PNG and PDF by the one figure saver."""
+
+from matplotlib.image import imread
+
+from robinterp.base.plotting import DPI
+from robinterp.training.figures import plot_training_curves
+from robinterp.training.loop import history_csv
+
+
+def test_training_curves_are_written_at_the_package_resolution(tmp_path):
+    rows = [{"epoch": e, "lr": 0.1, "train_loss": 2.0 / e, "train_accuracy": 50 + e, "val_clean_accuracy": 60 + e,
+             "val_adv_accuracy": None if name == "standard" else 20 + e, "selection_score": 0, "seconds": 1}
+            for name in ("standard",) for e in (1, 2, 3)]
+    paths = {}
+    for name in ("standard", "robust_l2"):
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_text(history_csv([{**r, "val_adv_accuracy": r["val_adv_accuracy"] or 10} for r in rows]
+                                           if name == "robust_l2" else rows))
+    out = [tmp_path / "fig.png", tmp_path / "fig.pdf"]
+    plot_training_curves(paths, "digits", out)
+    assert out[1].read_bytes().startswith(b"%PDF")
+    height, width = imread(out[0]).shape[:2]
+    # 13 × 3.6 inches at DPI, give or take the tight bounding box
+    assert abs(width - 13 * DPI) < 0.15 * 13 * DPI and abs(height - 3.6 * DPI) < 0.3 * 3.6 * DPI
