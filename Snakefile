@@ -40,10 +40,10 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
-include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/attacks.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/synthesis.smk"
-include: "workflow/rules/methods.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 

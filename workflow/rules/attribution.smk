@@ -1,4 +1,4 @@
-# Local explanations (robinterp.explanations, robinterp.attribution): Integrated
+# Local explanations (robinterp.attribution): Integrated
 # Gradients and SHAP maps for the paper's Figs. 2/6, 10/16, 13/17, and table 7
 # (alignment, sparsity, faithfulness and robustness of the explanations). One
 # selection of test images per dataset, shared by every model.

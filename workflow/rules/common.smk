@@ -213,7 +213,7 @@ def get_histories(wildcards):
     return per_model(HISTORY, wildcards.dataset)
 
 
-# --- evaluation (workflow/rules/evaluation.smk) ---
+# --- accuracy under attack (workflow/rules/attacks.smk) ---
 
 
 def accuracy_table_dataset(wildcards):
@@ -406,7 +406,7 @@ def synthesis_figures(dataset):
     )
 
 
-# --- the other seeds' analyses (workflow/rules/methods.smk) ---
+# --- analyses across methods (workflow/rules/analysis.smk) ---
 
 
 def get_curves(wildcards):

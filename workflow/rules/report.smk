@@ -1,4 +1,4 @@
-# One HTML file of the whole run (robinterp.report): every table beside the paper's
+# One HTML file of the whole run (robinterp.report.html): every table beside the paper's
 # numbers and the difference, every figure, the config and the software versions.
 # `snakemake report` builds it; `snakemake --report` builds Snakemake's own report
 # from the outputs marked with report().

@@ -1,7 +1,7 @@
-# Images made by the models (robinterp.synthesis, robinterp.synthesis_jobs): class
+# Images made by the models (robinterp.synthesis): class
 # generation from per-class seeds (Figs. 3/7, seeds 14/19), representation inversion
 # (Figs. 4, 11 / 8, 18), feature visualisation (Figs. 5, 12 / 9, 15), and their
-# metrics (robinterp.fid): tables 2/5 (FID) and 3/6 (inversion distance). FID uses
+# metrics (robinterp.synthesis.fid): tables 2/5 (FID) and 3/6 (inversion distance). FID uses
 # Inception-V3 (the paper) or, offline, an independently trained judge's features.
 
 

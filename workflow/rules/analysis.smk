@@ -1,36 +1,5 @@
-# The other seeds' analyses of every method (robinterp.attack_suite, robinterp.etmann,
-# robinterp.matrix): robustness curves (Ismail et al. Figs. 2-5), Etmann's alignment vs
-# robustness (Etmann et al. Figs. 2-5), and the methods x metrics matrix of each dataset.
-
-
-rule robustness_curves:
-    input:
-        data=DATA_META,
-        model=MODEL,
-    output:
-        CURVES_JSON,
-    log:
-        f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
-    conda:
-        "../../envs/robinterp.yaml"
-    threads: JOB_THREADS
-    resources:
-        # a few attacks at a few ε on up to max_examples test images
-        runtime=240,
-        mem_mb=32000,
-        gpu=job_gpus,
-    params:
-        model=dataset_settings("model"),
-        settings=dataset_settings("curves"),
-        seed=config["seed"],
-        device=config["device"],
-    shell:
-        "python -m robinterp robustness-curves --data {input.data:q} --model {input.model:q}"
-        " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
-        " --device {params.device} --threads {threads} --where datasets.{wildcards.dataset}.curves"
-        " --out {output:q} 2> {log:q}"
+# Analyses across methods (robinterp.analysis): the robustness-curve figure, Etmann et al.'s
+# alignment vs robustness (their Figs. 2-5), and the methods x metrics matrix of each dataset.
 
 
 rule plot_robustness_curves:

@@ -1,4 +1,5 @@
-# Clean and adversarial test accuracy (robinterp.evaluation) → Tables 1 and 4.
+# Accuracy under attack (robinterp.attacks): clean and adversarial test accuracy → Tables 1
+# and 4, and every method's robustness curves (accuracy against ε).
 
 
 rule evaluate_model:
@@ -51,3 +52,33 @@ rule accuracy_table:
     shell:
         "python -m robinterp table --dataset {params.dataset} --metrics {params.metrics}"
         " --keep {params.keep} --out {output:q} 2> {log:q}"
+
+
+rule robustness_curves:
+    input:
+        data=DATA_META,
+        model=MODEL,
+    output:
+        CURVES_JSON,
+    log:
+        f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: JOB_THREADS
+    resources:
+        # a few attacks at a few ε on up to max_examples test images
+        runtime=240,
+        mem_mb=32000,
+        gpu=job_gpus,
+    params:
+        model=dataset_settings("model"),
+        settings=dataset_settings("curves"),
+        seed=config["seed"],
+        device=config["device"],
+    shell:
+        "python -m robinterp robustness-curves --data {input.data:q} --model {input.model:q}"
+        " --model-settings {params.model:q} --settings {params.settings:q} --seed {params.seed}"
+        " --device {params.device} --threads {threads} --where datasets.{wildcards.dataset}.curves"
+        " --out {output:q} 2> {log:q}"
