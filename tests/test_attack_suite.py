@@ -62,6 +62,25 @@ def _accuracy(model, x, y) -> float:
         return 100.0 * (model(x).argmax(1) == y).float().mean().item()
 
 
+def _loss(model, x, y) -> float:
+    """Summed cross-entropy at the true labels: what every attack here maximises."""
+    with torch.no_grad():
+        return torch.nn.functional.cross_entropy(model(x), y, reduction="sum").item()
+
+
+def _size(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-example L2 or L∞ norm of a batch of perturbations."""
+    flat = delta.flatten(1)
+    return flat.norm(dim=1) if norm == "l2" else flat.abs().amax(dim=1)
+
+
+def _fgsm_by_hand(model, x, y, eps) -> torch.Tensor:
+    """x + ε·sign(∇ₓ CE), clamped to [0, 1], written out with autograd (Goodfellow et al. 2015, eq. 3)."""
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xr), y, reduction="sum"), xr)
+    return (x + eps * grad.sign()).clamp(0, 1)
+
+
 def test_fixture_model_has_learned(trained):
     model, _, x, y = trained
     assert _accuracy(model, x, y) >= 80.0
@@ -103,6 +122,11 @@ def test_mi_fgsm_without_momentum_is_pgd_linf_and_each_call_starts_fresh(trained
     torch.testing.assert_close(mi_fgsm(model, x[:32], y[:32], eps, steps, decay=0.0), plain, rtol=0, atol=0)
     first = mi_fgsm(model, x[:32], y[:32], eps, steps)
     torch.testing.assert_close(mi_fgsm(model, x[:32], y[:32], eps, steps), first, rtol=0, atol=0)
+    # The momentum changes the result (so "starts fresh" is not the equality of two momentum-free runs),
+    # the result stays in the ε-ball and the box, and it raises the loss.
+    assert not torch.equal(first, plain)
+    assert _size(first - x[:32], "linf").max() <= eps + 1e-6 and first.min() >= 0 and first.max() <= 1
+    assert _loss(model, first, y[:32]) > _loss(model, x[:32], y[:32])
 
 
 def test_mi_fgsm_with_zero_gradient_stays_finite():
@@ -128,15 +152,38 @@ def test_suite_pgd_equals_pgd_attack_and_attack_spec(trained):
         model, x[:32], y[:32], generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(ours, ref, rtol=0, atol=0)
     torch.testing.assert_close(ours, old, rtol=0, atol=0)
+    # What all three must be if they are PGD-L2 at all: in the ε-ball and the box, moved, stronger than x;
+    # and the random start is used (another seed gives other images).
+    assert _size(ours - x[:32], "l2").max() <= 1.0 + 1e-5 and ours.min() >= 0 and ours.max() <= 1
+    assert (_size(ours - x[:32], "l2") > 0).all()
+    assert _loss(model, ours, y[:32]) > _loss(model, x[:32], y[:32])
+    assert _accuracy(model, ours, y[:32]) < _accuracy(model, x[:32], y[:32])
+    other = spec(model, x[:32], y[:32], generator=torch.Generator().manual_seed(5))
+    assert not torch.equal(ours, other)
 
 
 def test_suite_fgsm_and_mifgsm_run_the_functions(trained):
     model, _, x, y = trained
-    torch.testing.assert_close(AttackSpec(kind="fgsm", norm="linf", eps=0.1)(model, x[:16], y[:16]),
-                               fgsm(model, x[:16], y[:16], 0.1), rtol=0, atol=0)
+    x, y = x[:16], y[:16]
+    adv = AttackSpec(kind="fgsm", norm="linf", eps=0.1)(model, x, y)
+    torch.testing.assert_close(adv, fgsm(model, x, y, 0.1), rtol=0, atol=0)
+    # FGSM's closed form: every pixel moves by exactly ε along the sign of the gradient, or is clamped at
+    # the box (0 where the gradient is 0), and the loss rises.
+    torch.testing.assert_close(adv, _fgsm_by_hand(model, x, y, 0.1), rtol=0, atol=1e-6)
+    moved = (adv - x).abs()
+    assert (((moved - 0.1).abs() < 1e-6) | (moved == 0) | (adv == 0) | (adv == 1)).all()
+    assert ((moved - 0.1).abs() < 1e-6).float().mean() > 0.5
+    assert _loss(model, adv, y) > _loss(model, x, y)
     spec = AttackSpec(kind="mifgsm", norm="linf", eps=0.1, steps=4, decay=0.8)
-    torch.testing.assert_close(spec(model, x[:16], y[:16]), mi_fgsm(model, x[:16], y[:16], 0.1, 4, 0.8),
-                               rtol=0, atol=0)
+    mi = spec(model, x, y)
+    torch.testing.assert_close(mi, mi_fgsm(model, x, y, 0.1, 4, 0.8), rtol=0, atol=0)
+    assert _size(mi - x, "linf").max() <= 0.1 + 1e-6 and mi.min() >= 0 and mi.max() <= 1
+    assert _loss(model, mi, y) > _loss(model, x, y)
+    assert not torch.equal(mi, AttackSpec(kind="mifgsm", norm="linf", eps=0.1, steps=4, decay=0.0)(model, x, y))
+    # One MI-FGSM step of α = ε is FGSM whatever μ: g₁ = ∇/‖∇‖₁ has the gradient's signs.
+    for decay in (0.0, 0.8, 3.0):
+        one_step = AttackSpec(kind="mifgsm", norm="linf", eps=0.1, steps=1, decay=decay)(model, x, y)
+        torch.testing.assert_close(one_step, _fgsm_by_hand(model, x, y, 0.1), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs,field", [
@@ -219,6 +266,12 @@ def test_suite_autoattack_is_reproducible_from_the_generator(trained):
     a = spec(model, x[:8], y[:8], generator=torch.Generator().manual_seed(1))
     b = spec(model, x[:8], y[:8], generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # The generator matters (APGD's random start), and the images are AutoAttack's: in the ball and the
+    # box, and a large budget breaks the standard model.
+    c = spec(model, x[:8], y[:8], generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(a, c)
+    assert _size(a - x[:8], "linf").max() <= 0.3 + 1e-5 and a.min() >= 0 and a.max() <= 1
+    assert _accuracy(model, a, y[:8]) < _accuracy(model, x[:8], y[:8])
 
 
 # ----------------------------------------------------------------------------- robustness curves
@@ -246,6 +299,8 @@ def test_robustness_curve_point_equals_evaluate_accuracy(trained):
     curve = robustness_curve(model, split, spec, [2.0, 0.5], batch_size=16, device=CPU, indices=indices, seed=3)
     ref = evaluate_accuracy(model, split, {"a": spec.at_eps(0.5)}, batch_size=16, device=CPU, indices=indices, seed=3)
     assert curve[1]["accuracy"] == pytest.approx(ref["a_accuracy"])
+    # Both are attacks: below the clean accuracy, and the larger budget is the stronger one.
+    assert curve[0]["accuracy"] <= curve[1]["accuracy"] < ref["clean_accuracy"]
 
 
 def test_an_attack_with_max_examples_attacks_only_the_first_images(trained):
@@ -260,6 +315,7 @@ def test_an_attack_with_max_examples_attacks_only_the_first_images(trained):
     first = evaluate_accuracy(model, split, {"full": full}, batch_size=16, device=CPU, indices=np.arange(20))
     assert (both["n"], both["n_full"], both["n_subset"]) == (40, 40, 20)
     assert both["subset_accuracy"] == pytest.approx(first["full_accuracy"])
+    assert first["full_accuracy"] < first["clean_accuracy"]  # the attack did something to those 20 images
     assert both["clean_accuracy"] == pytest.approx(_accuracy(model, x[:40], y[:40]))
     curve = robustness_curve(model, split, subset, [0.0, 1.0], batch_size=16, device=CPU, indices=np.arange(40))
     assert [p["accuracy"] for p in curve] == pytest.approx([first["clean_accuracy"], first["full_accuracy"]])

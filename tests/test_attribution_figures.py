@@ -87,7 +87,7 @@ def _map_artists(fig):
 def test_one_symmetric_scale_per_method_shared_by_models():
     images, labels, models = _data(n=3, c=3, robust_scale=10.0)
     # Scattered standard maps ±1 per channel; robust maps 10 per channel on the object: robust is 10x larger.
-    fig = _samples_figure(images, labels, CLASSES, models, [0, 1, 2])
+    fig = _samples_figure(images, labels, CLASSES, models, [0, 1, 2], scale="shared")
     artists = _map_artists(fig)
     assert set(artists) == {(m, k) for m in models for k in ("IG", "SHAP")}
     for method, key in (("IG", "ig"), ("SHAP", "shap")):
@@ -108,6 +108,27 @@ def test_one_symmetric_scale_per_method_shared_by_models():
     colorbar_labels = [ax.get_ylabel() for ax in fig.axes if "99th pct" in ax.get_ylabel()]
     assert len(colorbar_labels) == 2 and any("Integrated Gradients" in t for t in colorbar_labels) \
         and any("SHAP" in t for t in colorbar_labels)
+
+
+def test_per_map_scales_show_the_structure_of_small_maps():
+    """The default: each map on its own ±99th-percentile scale, so the robust model's 10x smaller (here: larger)
+    or the standard model's small maps reach the full colour range; the colour bar reads in units of each map."""
+    images, labels, models = _data(n=3, c=3, robust_scale=10.0)
+    fig = _samples_figure(images, labels, CLASSES, models, [0, 1, 2])
+    artists = _map_artists(fig)
+    for (model, method), drawn in artists.items():
+        key = method.lower()
+        for row, artist in enumerate(drawn):
+            assert artist.get_clim() == pytest.approx((-1.0, 1.0))
+            expected = models[model][key][row].sum(axis=0)
+            np.testing.assert_allclose(artist.get_array(), expected / _symmetric_limit(expected))
+        # the standard model's map now spans the scale as the robust one does
+        reach = max(np.abs(a.get_array()).max() for a in drawn)
+        assert reach >= 1.0 - 1e-9
+    labels_ = [ax.get_ylabel() for ax in fig.axes if "own 99th pct" in ax.get_ylabel()]
+    assert len(labels_) == 2
+    with pytest.raises(ValueError, match="scale"):
+        _samples_figure(images, labels, CLASSES, models, [0], scale="global")
 
 
 def test_grid_marks_wrong_predictions_and_heads_each_block():

@@ -104,9 +104,10 @@ rule plot_attributions:
     params:
         arrays=input_name_paths,
         rows=attribution_sample_rows,
+        scale=attribution_figure_scale,
     shell:
         "python -m robinterp plot-attributions --arrays {params.arrays} --rows {params.rows}"
-        " --out {output.png:q} {output.pdf:q} 2> {log:q}"
+        " --scale {params.scale} --out {output.png:q} {output.pdf:q} 2> {log:q}"
 
 
 rule plot_attribution_grid:
@@ -128,9 +129,10 @@ rule plot_attribution_grid:
         mem_mb=8000,
     params:
         arrays=input_name_paths,
+        scale=attribution_figure_scale,
     shell:
         "python -m robinterp plot-attribution-grid --arrays {params.arrays} --method {wildcards.method}"
-        " --out {output.png:q} {output.pdf:q} 2> {log:q}"
+        " --scale {params.scale} --out {output.png:q} {output.pdf:q} 2> {log:q}"
 
 
 rule attribution_table:

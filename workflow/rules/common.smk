@@ -248,6 +248,11 @@ def attribution_sample_rows(wildcards):
     return ",".join(map(str, DATASETS[wildcards.dataset]["attribution"]["sample_rows"]))
 
 
+def attribution_figure_scale(wildcards):
+    """Each map on its own colour scale (per_map, the default) or one scale shared by the models."""
+    return DATASETS[wildcards.dataset]["attribution"]["figures"].get("scale", "per_map")
+
+
 def attribution_metric_files():
     """'DATASET:MODEL' → metrics JSON of every (dataset, method), for table 7."""
     return {f"{d}:{m}": path for d in DATASETS for m, path in per_model(ATTRIBUTION_JSON, d).items()}

@@ -10,9 +10,14 @@ Two figures, as in Boychev 2023:
 Display conventions shared by both figures:
 
 * a map is the channel sum of the signed attribution, shape (H, W);
-* one diverging colour scale per method and figure, symmetric around zero, limits ±v with v the
-  99th percentile of |map| over every map of that method in the figure (all models together), so
-  the standard and the robust model are drawn on the same scale and stay comparable;
+* ``scale="per_map"`` (the default): every map on its own diverging scale, symmetric around zero,
+  ±v with v the 99th percentile of that map's |values| (as the paper's figures and captum's
+  ``visualize_image_attr`` with ``outlier_perc`` do), so that a model whose attributions are small
+  in magnitude (a robust model's, next to a standard model's large, noisy ones) still shows its
+  structure; the colour bar is then in units of each map's own v;
+* ``scale="shared"``: one scale per method and figure, v the 99th percentile of |map| over every
+  map of that method in the figure (all models together), so magnitudes compare across models —
+  and a model with small attributions can fade to grey;
 * every map is drawn the same way (:func:`_draw_attribution`): the image in grayscale, faint,
   underneath, the map on top with a colormap that fades to transparent near zero (the look of
   ``shap.image_plot``).
@@ -43,6 +48,7 @@ from robinterp.base.plotting import save_figure
 METHODS = {"ig": "IG", "shap": "SHAP"}
 _METHOD_LONG = {"ig": "Integrated Gradients", "shap": "SHAP"}
 PERCENTILE = 99.0
+SCALES = ("per_map", "shared")
 RIGHT_COLOR = "#1a7f37"  # green
 WRONG_COLOR = "#c62828"  # red
 _TITLE_SIZE = 8
@@ -107,10 +113,17 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return np.tensordot(np.array([0.299, 0.587, 0.114]), image, axes=1)
 
 
-def _draw_attribution(ax, image: np.ndarray, attribution: np.ndarray, v: float):
-    """The one way a map is drawn: faint grayscale image, the map (limits ±v) on top. Returns the map's artist."""
+def _draw_attribution(ax, image: np.ndarray, attribution: np.ndarray, v: float | None):
+    """The one way a map is drawn: faint grayscale image, the map on top; returns the map's artist.
+
+    ``v``: the shared scale (limits ±v); None draws the map on its own scale, divided by the 99th
+    percentile of its |values| (limits ±1).
+    """
     ax.imshow(_gray(image), cmap="gray", vmin=0.0, vmax=1.0, alpha=_IMAGE_ALPHA, interpolation="nearest")
-    artist = ax.imshow(_attribution_map(attribution), cmap=_CMAP, vmin=-v, vmax=v, interpolation="nearest")
+    values = _attribution_map(attribution)
+    if v is None:
+        values, v = values / _symmetric_limit(values), 1.0
+    artist = ax.imshow(values, cmap=_CMAP, vmin=-v, vmax=v, interpolation="nearest")
     _bare(ax)
     return artist
 
@@ -126,8 +139,19 @@ def _pred_title(class_names: Sequence[str], pred: int, label: int) -> tuple[str,
     return text, RIGHT_COLOR if right else WRONG_COLOR
 
 
-def _colorbar_label(method: str, v: float) -> str:
-    return f"{_METHOD_LONG[method]} (sum over channels)\nscale ±{v:.3g} = 99th pct of |map|"
+def _colorbar_label(method: str, v: float | None) -> str:
+    if v is None:
+        return f"{_METHOD_LONG[method]} (sum over channels)\neach map ÷ its own 99th pct of |map|"
+    return f"{_METHOD_LONG[method]} (sum over channels)\nshared scale ±{v:.3g} = 99th pct of |map|"
+
+
+def _limits(models, methods: Sequence[str], rows: Sequence[int], scale: str) -> dict[str, float | None]:
+    """Per method: the shared v, or None for per-map scales."""
+    if scale not in SCALES:
+        raise ValueError(f"scale: expected one of {SCALES}, got {scale!r}")
+    if scale == "per_map":
+        return {m: None for m in methods}
+    return _method_limits(models, methods, rows)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -179,10 +203,10 @@ def _validate(images, labels, class_names, models, methods: Sequence[str], out_p
 
 # ----------------------------------------------------------------------------- Fig. 2 / Fig. 6
 
-def _samples_figure(images, labels, class_names, models, rows) -> Figure:
+def _samples_figure(images, labels, class_names, models, rows, scale="per_map") -> Figure:
     """Build (without saving) the figure of :func:`plot_attribution_samples`; arguments validated."""
     methods = list(METHODS)
-    limits = _method_limits(models, methods, rows)
+    limits = _limits(models, methods, rows, scale)
     ncols = 1 + len(methods) * len(models)
     fig = _new_figure(1.55 * ncols + 2.2, 1.75 * len(rows) + 0.3)
     axes = np.atleast_2d(fig.subplots(len(rows), ncols, squeeze=False))
@@ -205,7 +229,7 @@ def _samples_figure(images, labels, class_names, models, rows) -> Figure:
     return fig
 
 
-def plot_attribution_samples(images, labels, class_names, models, rows, out_paths) -> None:
+def plot_attribution_samples(images, labels, class_names, models, rows, out_paths, scale: str = "per_map") -> None:
     """The paper's Fig. 2 / Fig. 6: a few test images, each with its label, then for each model
     (standard first, then robust) the Integrated Gradients overlay and the SHAP map, each panel
     titled with that model's prediction.
@@ -218,10 +242,11 @@ def plot_attribution_samples(images, labels, class_names, models, rows, out_path
             "predictions": (n,) int}; dict order = column order.
         rows: indices into n, one figure row each.
         out_paths: files to write (PNG and/or PDF, by extension), each atomically.
+        scale: ``"per_map"`` (each map on its own ±99th-percentile scale) or ``"shared"`` (one scale
+            per method over all models' shown maps); see the module docstring.
 
-    One colour scale per method for the whole figure (±99th percentile of |map| over all models'
-    shown maps), one labelled colour bar per method. Titles of model panels are green when the
-    prediction is right, red (and marked ✗) when wrong.
+    One labelled colour bar per method. Titles of model panels are green when the prediction is
+    right, red (and marked ✗) when wrong.
 
     Raises:
         ValueError: an argument has the wrong shape or values; the message names it.
@@ -233,18 +258,18 @@ def plot_attribution_samples(images, labels, class_names, models, rows, out_path
     bad = [r for r in rows if not 0 <= r < images.shape[0]]
     if bad:
         raise ValueError(f"rows: indices {bad} out of range for {images.shape[0]} images")
-    fig = _samples_figure(images, labels, class_names, checked, rows)
+    fig = _samples_figure(images, labels, class_names, checked, rows, scale)
     save_figure(fig, out_paths)
 
 
 # ----------------------------------------------------------------------------- Fig. 10/13/16/17
 
-def _grid_figure(images, labels, class_names, models, method, columns=6) -> Figure:
+def _grid_figure(images, labels, class_names, models, method, columns=6, scale="per_map") -> Figure:
     """Build (without saving) the figure of :func:`plot_attribution_grid`; arguments validated."""
     n = images.shape[0]
     columns = min(columns, n)
     nrows = math.ceil(n / columns)
-    v = _method_limits(models, [method], range(n))[method]
+    v = _limits(models, [method], range(n), scale)[method]
     block_w, panel_h = 1.2 * columns, 1.3
     fig = _new_figure(block_w * len(models) + 0.3 * (len(models) - 1), panel_h * nrows + 1.5)
     top, bottom = fig.subfigures(2, 1, height_ratios=[panel_h * nrows + 0.7, 0.8])
@@ -268,7 +293,8 @@ def _grid_figure(images, labels, class_names, models, method, columns=6) -> Figu
     return fig
 
 
-def plot_attribution_grid(images, labels, class_names, models, method, out_paths, columns=6) -> None:
+def plot_attribution_grid(images, labels, class_names, models, method, out_paths, columns=6,
+                          scale: str = "per_map") -> None:
     """The paper's Fig. 10/16 (method "ig": IG overlays) and Fig. 13/17 (method "shap"): all n images
     (24 in the paper) for each model side by side (one block of panels per model), each panel titled
     with the prediction, marked right (green) or wrong (red, ✗).
@@ -279,6 +305,7 @@ def plot_attribution_grid(images, labels, class_names, models, method, out_paths
         method: "ig" or "shap".
         out_paths: files to write (PNG and/or PDF, by extension), each atomically.
         columns: panels per row within a model's block.
+        scale: ``"per_map"`` or ``"shared"``, as in :func:`plot_attribution_samples`.
 
     Raises:
         ValueError: an argument has the wrong shape or values; the message names it.
@@ -288,5 +315,5 @@ def plot_attribution_grid(images, labels, class_names, models, method, out_paths
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise ValueError(f"columns: expected a positive integer, got {columns!r}")
     images, labels, checked = _validate(images, labels, class_names, models, [method], out_paths)
-    fig = _grid_figure(images, labels, class_names, checked, method, int(columns))
+    fig = _grid_figure(images, labels, class_names, checked, method, int(columns), scale)
     save_figure(fig, out_paths)

@@ -28,11 +28,13 @@ class ShapSettings:
 
 @dataclass(frozen=True)
 class FigureNumbers:
-    """The paper's figure numbers for a dataset's attribution figures (two digits each)."""
+    """The paper's figure numbers for a dataset's attribution figures (two digits each), and their colour scale
+    (``per_map`` or ``shared``: see :mod:`robinterp.attribution.figures`)."""
 
     samples: str
     ig_grid: str
     shap_grid: str
+    scale: str = "per_map"
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,23 @@ def register(add) -> None:
     sp = add("plot-attributions", cmd_plot_attributions, "the 3-sample IG/SHAP figure (paper Fig. 2/6)")
     sp.add_argument("--arrays", nargs="+", required=True, help="MODEL=arrays.npz ... (column order)")
     sp.add_argument("--rows", required=True, help="comma-separated positions among the explained images")
+    add_scale(sp)
     add_outputs(sp)
 
     sp = add("plot-attribution-grid", cmd_plot_attribution_grid, "the IG or SHAP grid (paper Figs. 10/13, 16/17)")
     sp.add_argument("--arrays", nargs="+", required=True, help="MODEL=arrays.npz ... (block order)")
     sp.add_argument("--method", required=True, choices=["ig", "shap"])
+    add_scale(sp)
     add_outputs(sp)
 
     sp = add("attribution-table", cmd_attribution_table, "table 7: attribution metrics of every dataset and model")
     sp.add_argument("--metrics", nargs="+", required=True, help="DATASET:MODEL=metrics.json ...")
     sp.add_argument("--out", required=True, type=Path)
+
+
+def add_scale(sp) -> None:
+    sp.add_argument("--scale", choices=["per_map", "shared"], default="per_map",
+                    help="each map on its own colour scale (default), or one scale shared by the models")
 
 
 def _settings(args):
@@ -85,7 +92,7 @@ def cmd_plot_attributions(args) -> None:
 
     common, models = load_maps(pairs(args.arrays, "--arrays"))
     plot_attribution_samples(common["images"], common["labels"], list(common["class_names"]), models,
-                             [int(r) for r in args.rows.split(",")], args.out)
+                             [int(r) for r in args.rows.split(",")], args.out, scale=args.scale)
 
 
 def cmd_plot_attribution_grid(args) -> None:
@@ -94,7 +101,7 @@ def cmd_plot_attribution_grid(args) -> None:
 
     common, models = load_maps(pairs(args.arrays, "--arrays"))
     plot_attribution_grid(common["images"], common["labels"], list(common["class_names"]), models, args.method,
-                          args.out)
+                          args.out, scale=args.scale)
 
 
 def cmd_attribution_table(args) -> None:
