@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_common_arguments(p, default_arch="resnet18_cifar")
     p.add_argument("--batch", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--steps", type=int, default=5, help="PGD steps K = gradient passes (default 5)")
-    p.add_argument("--eps", type=float, default=0.5, help="L2 radius (default 0.5, SPEC §3 CIFAR-10)")
+    p.add_argument("--eps", type=float, default=0.5, help="L2 radius (default 0.5: CIFAR-10 in Boychev 2023)")
     p.add_argument("--step-size", type=float, default=0.1, help="L2 step size (default 0.1)")
     return p.parse_args(argv)
 

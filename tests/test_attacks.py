@@ -1,4 +1,4 @@
-"""Threat models, projected gradient ascent and PGD (SPEC §3, Madry semantics).
+"""Threat models, projected gradient ascent and PGD (Madry semantics, as MadryLab's robustness).
 
 Three kinds of checks:
 
@@ -481,7 +481,7 @@ def test_pgd_use_best_loss_not_below_last_iterate(trained):
 @pytest.mark.parametrize("start_training", [False, True], ids=["from_eval", "from_train"])
 @pytest.mark.parametrize("attack_in_train_mode", [False, True], ids=["attack_eval", "attack_train"])
 def test_pgd_attack_uses_requested_mode_and_restores_it(trained, start_training, attack_in_train_mode):
-    """During the attack every module is in the requested mode (eval by default, SPEC §3); afterwards
+    """During the attack every module is in the requested mode (eval by default, Madry semantics); afterwards
     the model and all its submodules are back in the mode they started in."""
     model = copy.deepcopy(trained[0])
     x, y = trained[1][:16], trained[2][:16]

@@ -1,4 +1,4 @@
-"""Attribution methods and attribution metrics (SPEC §4–5).
+"""Attribution methods and attribution metrics (Boychev 2023 §3; Etmann et al. 2019).
 
 Three kinds of checks:
 

@@ -1,4 +1,4 @@
-"""Training objectives (SPEC §7): each loss against a direct computation written here.
+"""Training objectives (docs/papers.md): each loss against a direct computation written here.
 
 Models: a linear classifier (flatten → linear head), whose input gradients are
 known in closed form, and the CPU demo's ``resnet_small`` for class activation
