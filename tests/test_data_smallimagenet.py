@@ -11,7 +11,8 @@ import pytest
 from fakedata import make_fake_ilsvrc, make_fake_imagenetv2, make_image_folder, truncate_file
 from PIL import Image
 
-from robinterp.data.smallimagenet import MANIFEST_FILE, build_small_imagenet, import_image_folder, load_resized
+from robinterp.data.image_files import MANIFEST_FILE
+from robinterp.data.smallimagenet import build_small_imagenet, import_image_folder, load_resized
 from robinterp.data.store import load_prepared
 from robinterp.base.errors import DataError
 from robinterp.base.io import read_json
