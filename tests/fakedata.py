@@ -145,3 +145,52 @@ def make_image_folder(root: Path, classes: list[str], counts: Mapping[str, int],
             for index, path in enumerate(tree[split][cls]):
                 write_random_jpeg(path, rng, _image_mode(index))
     return tree
+
+
+def write_cifar_image(path: Path, rng: np.random.Generator, kind: str, side: int = 32) -> np.ndarray | None:
+    """Write one random ``side``×``side`` image at ``path`` and return the RGB pixels an exact decoder must give.
+
+    ``kind``: "rgb_png", "gray_png" (mode L: gray copied to R, G, B), "rgba_png" (alpha dropped, as
+    ``convert("RGB")`` drops it) or "jpeg" (lossy: returns None, the caller compares with Pillow's decode).
+    """
+    pixels = rng.integers(0, 256, size=(side, side, 4), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "rgb_png":
+        Image.fromarray(pixels[..., :3]).save(path, format="PNG")
+        return pixels[..., :3]
+    if kind == "gray_png":
+        Image.fromarray(pixels[..., 0]).save(path, format="PNG")
+        return np.repeat(pixels[..., :1], 3, axis=2)
+    if kind == "rgba_png":
+        Image.fromarray(pixels).save(path, format="PNG")
+        return pixels[..., :3]
+    if kind == "jpeg":
+        Image.fromarray(pixels[..., :3]).save(path, format="JPEG", quality=90)
+        return None
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+CIFAR_FOLDER_KINDS = (("rgb_png", ".png"), ("jpeg", ".jpg"), ("gray_png", ".png"), ("rgba_png", ".png"),
+                      ("jpeg", ".jpeg"))
+
+
+def make_cifar10_folder(root: Path, counts: Mapping[str, int], classes: Iterable[str] = CIFAR_CLASSES,
+                        seed: int = 3) -> dict:
+    """Write a CIFAR-10 image folder ``root/<split>/<class>/<k>.<suffix>`` with ``counts[split]`` images per class.
+
+    The k-th image of a class is written as ``CIFAR_FOLDER_KINDS[k % 5]`` (RGB PNG, JPEG .jpg, grayscale PNG,
+    RGBA PNG, JPEG .jpeg). Names are zero-padded so name order is k order. Returns ``{split: {class: [(path,
+    pixels)]}}`` with the RGB pixels of each PNG (None for JPEGs).
+    """
+    rng = np.random.default_rng(seed)
+    tree: dict = {}
+    for split, count in counts.items():
+        tree[split] = {}
+        for cls in classes:
+            entries = []
+            for k in range(count):
+                kind, suffix = CIFAR_FOLDER_KINDS[k % len(CIFAR_FOLDER_KINDS)]
+                path = root / split / cls / f"{k:04d}{suffix}"
+                entries.append((path, write_cifar_image(path, rng, kind)))
+            tree[split][cls] = entries
+    return tree

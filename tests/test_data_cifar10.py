@@ -1,9 +1,11 @@
-"""CIFAR-10 preparation from a small archive in the official format."""
+"""CIFAR-10 preparation from a small archive in the official format, and from an image-folder tree."""
 
 from __future__ import annotations
 
 import collections
 import io
+import json
+import logging
 import pickle
 import tarfile
 import urllib.error
@@ -12,12 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torchvision.datasets.utils
-from fakedata import make_cifar10_archive, truncate_file
+from fakedata import CIFAR_CLASSES, make_cifar10_archive, make_cifar10_folder, truncate_file
+from PIL import Image
 
 from robinterp.data import cifar10
-from robinterp.data.cifar10 import ARCHIVE_NAME, CIFAR10_URL, file_md5, prepare_cifar10
-from robinterp.data.store import load_prepared
 from robinterp.base.errors import DataError
+from robinterp.base.io import read_json
+from robinterp.cli.main import main
+from robinterp.data.cifar10 import ARCHIVE_NAME, CIFAR10_URL, file_md5, prepare_cifar10
+from robinterp.data.cifar10_folder import prepare_cifar10_folder
+from robinterp.data.image_files import MANIFEST_FILE
+from robinterp.data.store import load_prepared
 
 SMALL_COUNTS = {"train": 100, "test": 20}
 
@@ -159,3 +166,123 @@ def test_pickle_with_foreign_globals_is_refused(tmp_path):
             target.addfile(member, io.BytesIO(payload))
     with pytest.raises(DataError, match="refusing"):
         prepare_cifar10(evil, tmp_path / "out", download=False, expected_counts=SMALL_COUNTS)
+
+
+# --- CIFAR-10 as an image-folder tree ------------------------------------------------------------------------------
+
+FOLDER_COUNTS = {"train": 5, "test": 2}  # 5 train images per class: one of each kind of file fakedata writes
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "cifar10-images"
+    return root, make_cifar10_folder(root, FOLDER_COUNTS)
+
+
+def test_folder_round_trip_is_pixel_exact_for_pngs_and_follows_pillow_for_jpegs(folder, tmp_path, caplog):
+    root, tree = folder
+    with caplog.at_level(logging.INFO, logger="robinterp.data"):
+        dataset = load_prepared(prepare_cifar10_folder(root, tmp_path / "out", workers=2))
+    assert dataset.classes == CIFAR_CLASSES
+    assert dataset.image_shape == (3, 32, 32)
+    manifest = read_json(tmp_path / "out" / MANIFEST_FILE)
+    checked_pngs = 0
+    for split, per_class in tree.items():
+        expected = [(path, label, pixels) for label, cls in enumerate(CIFAR_CLASSES) for path, pixels in per_class[cls]]
+        assert dataset[split].labels.tolist() == [label for _, label, _ in expected]
+        assert manifest["files"][split] == [[f"image_folder/{path.relative_to(root).as_posix()}", label]
+                                            for path, label, _ in expected]
+        for stored, (path, _, pixels) in zip(dataset[split].images, expected):
+            if pixels is None:  # JPEG: the pixels Pillow decodes, as torchvision's ImageFolder loader gives them
+                np.testing.assert_array_equal(stored, np.asarray(Image.open(path).convert("RGB")))
+            else:  # PNG (RGB, grayscale, RGBA): exactly the pixels that were written
+                np.testing.assert_array_equal(stored, pixels)
+                checked_pngs += 1
+    assert checked_pngs == 10 * (3 + 1)  # per class: 3 PNGs in train, 1 in test
+    assert dataset.meta["class_counts"] == {"train": [5] * 10, "test": [2] * 10}
+    provenance = dataset.meta["provenance"]
+    assert provenance["source"] == "cifar10_folder" and provenance["matches_official_counts"] is False
+    assert provenance["files_found"]["test"] == dict.fromkeys(CIFAR_CLASSES, 2)
+    assert provenance["roots"] == {"image_folder": str(root.resolve())}
+    assert "prepared CIFAR-10 train: 50 images (airplane 5, automobile 5," in caplog.text
+    assert "does not hold the official 5,000 train / 1,000 test images per class" in caplog.text
+
+
+def test_folder_source_through_the_prepare_command(folder, tmp_path):
+    root, _ = folder
+    settings = {"source": "cifar10_folder", "root": str(root), "workers": 1}
+    assert main(["prepare", "--settings", json.dumps(settings), "--out", str(tmp_path / "out")]) == 0
+    assert load_prepared(tmp_path / "out").meta["splits"] == {"train": 50, "test": 20}
+
+
+def test_folder_source_refuses_the_archives_keys(tmp_path, caplog):
+    settings = {"source": "cifar10_folder", "archive": "raw/cifar-10-python.tar.gz"}
+    assert main(["prepare", "--settings", json.dumps(settings), "--out", str(tmp_path / "out"),
+                 "--where", "datasets.cifar10.prepare"]) == 1
+    assert "datasets.cifar10.prepare: Additional properties are not allowed ('archive' was unexpected)" in caplog.text
+    caplog.clear()
+    assert main(["prepare", "--settings", json.dumps({"source": "cifar10_folder"}), "--out", str(tmp_path / "out"),
+                 "--where", "datasets.cifar10.prepare"]) == 1
+    assert "datasets.cifar10.prepare: 'root' is a required property" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("rename, expected", [
+    ({"automobile": "automobil"}, "'automobil' is not a CIFAR-10 class: rename it to 'automobile'"),
+    ({"airplane": "Airplane"}, "'Airplane' is not a CIFAR-10 class: rename it to 'airplane'"),
+    ({"truck": None}, "'truck' is missing: add"),
+    ({"unicorn": "unicorn"}, "'unicorn' is not a CIFAR-10 class: remove it"),
+])
+def test_folder_with_a_wrong_class_names_it_and_the_fix(folder, tmp_path, rename, expected):
+    root, _ = folder
+    for old, new in rename.items():
+        if new is None:
+            for path in (root / "test" / old).iterdir():
+                path.unlink()
+            (root / "test" / old).rmdir()
+        elif old == new:
+            (root / "test" / new).mkdir()
+        else:
+            (root / "test" / old).rename(root / "test" / new)
+    with pytest.raises(DataError, match="must be CIFAR-10's ten classes") as excinfo:
+        prepare_cifar10_folder(root, tmp_path / "out")
+    assert str(root / "test") in str(excinfo.value) and expected in str(excinfo.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_image_of_another_size_is_named_not_resized(folder, tmp_path):
+    root, tree = folder
+    small = tree["train"]["frog"][2][0]
+    Image.fromarray(np.zeros((28, 28, 3), dtype=np.uint8)).save(small)
+    with pytest.raises(DataError, match="is 28×28 pixels; CIFAR-10 images are 32×32") as excinfo:
+        prepare_cifar10_folder(root, tmp_path / "out", max_corrupt=5, workers=2)
+    assert str(small) in str(excinfo.value)
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_folder_corrupt_image_is_named_or_skipped_when_tolerated(folder, tmp_path):
+    root, tree = folder
+    bad = tree["test"]["ship"][1][0]  # a JPEG
+    truncate_file(bad)
+    with pytest.raises(DataError, match="max_corrupt") as excinfo:
+        prepare_cifar10_folder(root, tmp_path / "strict")
+    assert str(bad) in str(excinfo.value)
+    assert not (tmp_path / "strict" / "meta.json").exists()
+
+    dataset = load_prepared(prepare_cifar10_folder(root, tmp_path / "tolerant", max_corrupt=1))
+    assert dataset.meta["class_counts"]["test"] == [2] * 8 + [1, 2]
+    skipped = read_json(tmp_path / "tolerant" / MANIFEST_FILE)["skipped_corrupt"]
+    assert [entry["path"] for entry in skipped] == ["image_folder/test/ship/0001.jpg"]
+
+
+def test_folder_missing_split_or_empty_class_is_named(folder, tmp_path):
+    root, tree = folder
+    for path, _ in tree["test"]["cat"]:
+        path.unlink()
+    (root / "test" / "cat" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match="holds no images") as excinfo:
+        prepare_cifar10_folder(root, tmp_path / "out")
+    assert str(root / "test" / "cat") in str(excinfo.value)
+    with pytest.raises(DataError, match="does not exist") as excinfo:
+        prepare_cifar10_folder(tmp_path / "elsewhere", tmp_path / "out")
+    assert str(tmp_path / "elsewhere" / "train") in str(excinfo.value)

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakedata import make_fake_ilsvrc, make_fake_imagenetv2, make_image_folder, truncate_file
-from PIL import Image
+from PIL import Image, ImageOps
+from torchvision.datasets.folder import pil_loader
 
-from robinterp.data.smallimagenet import MANIFEST_FILE, build_small_imagenet, import_image_folder, load_resized
+from robinterp.data.image_files import MANIFEST_FILE, list_images, open_rgb
+from robinterp.data.smallimagenet import build_small_imagenet, import_image_folder, load_resized
 from robinterp.data.store import load_prepared
 from robinterp.base.errors import DataError
 from robinterp.base.io import read_json
@@ -176,3 +178,67 @@ def test_import_image_folder_checks_classes_counts_and_images(tmp_path):
     assert str(tree["test"]["b"][0]) in str(excinfo.value)
     with pytest.raises(DataError, match="does not exist"):
         import_image_folder(tmp_path / "nothing", tmp_path / "out")
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def write_real_world_cases(folder: Path) -> dict[str, Path]:
+    """The kinds of file real ILSVRC holds besides RGB JPEGs, each 48 wide × 16 high (so a 16-pixel output is an
+    unresized centre crop): a grayscale JPEG, a CMYK JPEG, a PNG under a ``.JPEG`` name, and a JPEG whose EXIF
+    orientation is 6 (display rotated 90° clockwise). Images are blocky so that JPEG keeps their colours."""
+    rng = np.random.default_rng(7)
+    blocks = rng.integers(0, 256, size=(2, 6, 3), dtype=np.uint8)
+    rgb = np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))  # 16 × 48
+    # The middle 16×16 square (what the crop keeps): white top half, green bottom half.
+    rgb[:8, 16:32] = 255
+    rgb[8:, 16:32] = (0, 200, 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {kind: folder / f"{kind}.JPEG" for kind in ("gray", "cmyk", "png", "exif")}
+    Image.fromarray(rgb).convert("L").save(paths["gray"], format="JPEG", quality=95)
+    Image.fromarray(rgb).convert("CMYK").save(paths["cmyk"], format="JPEG", quality=95)
+    Image.fromarray(rgb).save(paths["png"], format="PNG")
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    Image.fromarray(rgb).save(paths["exif"], format="JPEG", quality=95, exif=exif.tobytes())
+    return {**paths, "pixels": rgb}
+
+
+def test_real_world_files_decode_as_torchvision_imagefolder_does(tmp_path):
+    cases = write_real_world_cases(tmp_path / "images")
+    original = cases["pixels"]
+    with Image.open(cases["png"]) as img:
+        assert img.format == "PNG" and img.mode == "RGB"
+    with Image.open(cases["cmyk"]) as img:
+        assert img.mode == "CMYK"
+    with Image.open(cases["exif"]) as img:
+        assert img.getexif()[EXIF_ORIENTATION] == 6
+        assert ImageOps.exif_transpose(img).size == (16, 48)  # Pillow reads the tag: it could rotate
+    for kind in ("gray", "cmyk", "png", "exif"):
+        path = cases[kind]
+        decoded = load_resized(path, 16)
+        reference = np.asarray(pil_loader(path))  # torchvision's ImageFolder loader
+        assert reference.shape == (16, 48, 3), kind
+        np.testing.assert_array_equal(np.asarray(open_rgb(path)), reference, err_msg=kind)
+        np.testing.assert_array_equal(decoded, reference[:, 16:32], err_msg=kind)
+    np.testing.assert_array_equal(load_resized(cases["png"], 16), original[:, 16:32])  # a PNG is read losslessly
+    gray = load_resized(cases["gray"], 16)
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    # CMYK comes back in its colours (not inverted), up to JPEG's loss.
+    assert np.abs(load_resized(cases["cmyk"], 16).astype(int) - original[:, 16:32]).mean() < 8
+    # The EXIF image is stored as its pixels lie in the file: white on top, not (rotated) on the right.
+    exif = load_resized(cases["exif"], 16).astype(int)
+    assert exif[:8].mean() > 230 and exif[8:, :, 1].mean() > 180 and exif[8:, :, 0].mean() < 40
+    assert exif[:, 8:, 0].mean() < 150  # rotated, the right half would be white
+    rotated = np.asarray(ImageOps.exif_transpose(Image.open(cases["exif"])).convert("RGB"))[16:32]
+    assert np.abs(exif - rotated).mean() > 50
+
+
+def test_real_world_files_go_through_the_import_unchanged(tmp_path):
+    root = tmp_path / "folder"
+    cases = write_real_world_cases(root / "train" / "a")
+    write_real_world_cases(root / "test" / "a")
+    assert [p.name for p in list_images(root / "train" / "a")] == ["cmyk.JPEG", "exif.JPEG", "gray.JPEG", "png.JPEG"]
+    dataset = load_prepared(import_image_folder(root, tmp_path / "out", image_size=16, expected_classes=1, workers=2))
+    for stored, kind in zip(dataset["train"].images, ("cmyk", "exif", "gray", "png")):
+        np.testing.assert_array_equal(stored, np.asarray(pil_loader(cases[kind]))[:, 16:32], err_msg=kind)

@@ -40,7 +40,9 @@ SPLIT_BATCHES = MappingProxyType({
 })
 META_BATCH = "batches.meta"
 OFFICIAL_COUNTS = MappingProxyType({"train": 50_000, "test": 10_000})
-NUM_CLASSES = 10
+# The label names of the archive's batches.meta, in label order (label k is CLASSES[k]; also alphabetical).
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+NUM_CLASSES = len(CLASSES)
 IMAGE_SIDE = 32
 
 # The batches are pickles; an archive whose md5 is not the official one could

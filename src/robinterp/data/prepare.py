@@ -15,6 +15,8 @@ def prepare_dataset(settings: Mapping[str, Any], out_dir: str | Path, where: str
 
     - ``demo_digits``: ``test_size``, ``seed`` → :func:`robinterp.data.demo.prepare_demo_digits`
     - ``cifar10``: ``archive``, ``download`` → :func:`robinterp.data.cifar10.prepare_cifar10`
+    - ``cifar10_folder``: ``root``, ``max_corrupt``, ``workers`` →
+      :func:`robinterp.data.cifar10_folder.prepare_cifar10_folder`
     - ``mnist``: ``root``, ``download`` → :func:`robinterp.data.mnist.prepare_mnist`
     - ``smallimagenet_build``: → :func:`robinterp.data.smallimagenet.build_small_imagenet`
     - ``smallimagenet_import``: → :func:`robinterp.data.smallimagenet.import_image_folder`
@@ -25,6 +27,8 @@ def prepare_dataset(settings: Mapping[str, Any], out_dir: str | Path, where: str
         from robinterp.data.demo import prepare_demo_digits as reader
     elif source == "cifar10":
         from robinterp.data.cifar10 import prepare_cifar10 as reader
+    elif source == "cifar10_folder":
+        from robinterp.data.cifar10_folder import prepare_cifar10_folder as reader
     elif source == "mnist":
         from robinterp.data.mnist import prepare_mnist as reader
     elif source == "smallimagenet_build":
@@ -32,7 +36,7 @@ def prepare_dataset(settings: Mapping[str, Any], out_dir: str | Path, where: str
     elif source == "smallimagenet_import":
         from robinterp.data.smallimagenet import import_image_folder as reader
     else:
-        raise ConfigError(f"{where}.source is {source!r}; use one of demo_digits, cifar10, mnist, "
+        raise ConfigError(f"{where}.source is {source!r}; use one of demo_digits, cifar10, cifar10_folder, mnist, "
                           "smallimagenet_build, smallimagenet_import")
     try:
         return Path(reader(out_dir=Path(out_dir), **settings))

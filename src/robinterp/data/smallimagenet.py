@@ -2,55 +2,46 @@
 
 Both routes write the prepared format (splits ``train`` and ``test``, uint8
 N×S×S×3) and a ``manifest.json`` listing every source file written, the
-files skipped as corrupt and the counts. Images are converted to RGB (ImageNet
-holds grayscale and CMYK JPEGs), the shorter side is resized to S with
-Pillow's antialiased bilinear filter, and the centre S×S square is kept: the
-usual ImageNet evaluation crop, which keeps the aspect ratio and loses the
-borders of the longer side rather than distorting the object.
+files skipped as corrupt and the counts (:mod:`robinterp.data.image_files`).
+Images are decoded as torchvision's ``ImageFolder`` decodes them
+(``Image.open(f).convert("RGB")``: ImageNet's grayscale and CMYK JPEGs become
+RGB, a PNG named ``.JPEG`` is read as a PNG, the EXIF orientation is
+ignored); then the shorter side is resized to S with Pillow's antialiased
+bilinear filter, and the centre S×S square is kept: the usual ImageNet
+evaluation crop, which keeps the aspect ratio and loses the borders of the
+longer side rather than distorting the object.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from robinterp.data.store import Split, write_prepared
 from robinterp.base.errors import DataError
-from robinterp.base.io import read_json, write_json
+from robinterp.base.io import read_json
+from robinterp.data.image_files import list_images, open_rgb, prepare_image_files, source_name
 
 logger = logging.getLogger("robinterp.data")
 
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".webp"})
-MANIFEST_FILE = "manifest.json"
-PROGRESS_EVERY = 5000
-MAX_LISTED_FAILURES = 20
 RESIZE_METHOD = "RGB; shorter side to image_size (PIL bilinear, antialiased); centre crop image_size x image_size"
-# Pillow signals undecodable input with all of these (SyntaxError and
-# ValueError for some malformed headers, OSError for truncated data).
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` (by suffix, any case), sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_resized(path: Path, image_size: int) -> np.ndarray:
-    """Fully decode the image at ``path`` and return it as uint8 ``image_size``×``image_size``×3 RGB.
+    """Decode the image at ``path`` and return it as uint8 ``image_size``×``image_size``×3 RGB.
 
-    ``img.load()`` decodes every byte, so a truncated file fails here rather
-    than yielding a half-grey picture. Resizing: see the module docstring.
+    ``path``: an image file; decoded by :func:`robinterp.data.image_files.open_rgb`
+    (torchvision ``ImageFolder``'s loader: grayscale and CMYK become RGB, a
+    PNG under a ``.JPEG`` name is read as the PNG it is, the EXIF orientation
+    is ignored). ``image_size``: side of the output. Resizing: see the
+    module docstring.
     """
-    with Image.open(path) as img:
-        img.load()
-        rgb = img.convert("RGB")
+    rgb = open_rgb(path)
     width, height = rgb.size
     scale = image_size / min(width, height)
     new_size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
@@ -59,82 +50,14 @@ def load_resized(path: Path, image_size: int) -> np.ndarray:
     return np.asarray(rgb.crop((left, top, left + image_size, top + image_size)), dtype=np.uint8)
 
 
-def _try_load(path: Path, image_size: int) -> np.ndarray | str:
-    try:
-        return load_resized(path, image_size)
-    except _DECODE_ERRORS as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def decode_split(files: Sequence[tuple[Path, int]], image_size: int, workers: int | None,
-                 description: str) -> tuple[Split, list[int], list[tuple[int, str]]]:
-    """Decode and resize ``files`` ((path, class index) pairs) on a thread pool.
-
-    ``workers``: threads (``None``: the executor's default); Pillow releases
-    the GIL while decoding, so threads scale. ``description`` names the
-    split in progress logs. Returns the split of the images that decoded,
-    the positions in ``files`` of those images, and (position, error) for
-    each file that did not decode.
-    """
-    images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
-    labels = np.empty(len(files), dtype=np.int64)
-    kept: list[int] = []
-    failed: list[tuple[int, str]] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(partial(_try_load, image_size=image_size), (path for path, _ in files))
-        for position, ((path, label), result) in enumerate(zip(files, results)):
-            if isinstance(result, str):
-                failed.append((position, result))
-            else:
-                # Fill from the front so skipping a file never needs a second copy of the array.
-                images[len(kept)], labels[len(kept)] = result, label
-                kept.append(position)
-            if (position + 1) % PROGRESS_EVERY == 0 or position + 1 == len(files):
-                logger.info("%s: read %d/%d images: %d decoded, %d unreadable", description, position + 1,
-                            len(files), len(kept), len(failed))
-    return Split(images[:len(kept)], labels[:len(kept)]), kept, failed
-
-
-def check_corrupt(failures: Sequence[tuple[str, str]], max_corrupt: int) -> None:
-    """Raise ``DataError`` listing the unreadable files ((path, error) pairs) if there are more than ``max_corrupt``."""
-    if len(failures) <= max_corrupt:
-        for path, error in failures:
-            logger.warning("skipping unreadable image %s (%s)", path, error)
-        return
-    listed = "\n".join(f"  {path}: {error}" for path, error in failures[:MAX_LISTED_FAILURES])
-    more = f"\n  ... and {len(failures) - MAX_LISTED_FAILURES} more" if len(failures) > MAX_LISTED_FAILURES else ""
-    raise DataError(f"{len(failures)} images cannot be decoded (max_corrupt={max_corrupt}):\n{listed}{more}\n"
-                    "Replace these files, or raise max_corrupt to skip them (they are recorded in the manifest).")
-
-
 def _decode_and_write(out_dir: Path, classes: list[str], split_files: Mapping[str, list[tuple[Path, int]]],
                       sources: Mapping[str, list[str]], summary: dict, *, image_size: int,
                       max_corrupt: int, workers: int | None) -> Path:
-    """Decode every split, check the corrupt count, write ``manifest.json`` then the prepared arrays.
-
-    ``sources`` holds, per split, the name each file has in the manifest
-    (``<root key>/<path relative to that root>``). ``summary`` goes into both
-    the manifest and the provenance in ``meta.json``; the per-file lists go
-    only into the manifest (99,000 entries would bloat ``meta.json``).
-    """
-    decoded, written, skipped, failures = {}, {}, [], []
-    for split_name, files in split_files.items():
-        split, kept, failed = decode_split(files, image_size, workers, split_name)
-        decoded[split_name] = split
-        written[split_name] = [[sources[split_name][i], files[i][1]] for i in kept]
-        failures += [(str(files[i][0]), error) for i, error in failed]
-        skipped += [{"split": split_name, "path": sources[split_name][i], "error": error} for i, error in failed]
-    check_corrupt(failures, max_corrupt)
-    summary = {**summary, "image_size": image_size, "resize": RESIZE_METHOD, "classes": classes,
-               "counts": {name: len(split) for name, split in decoded.items()}, "skipped_corrupt": skipped}
-    write_json(out_dir / MANIFEST_FILE, {**summary, "files": written})
-    return write_prepared(out_dir, "smallimagenet", classes, decoded,
-                          provenance={**summary, "manifest": MANIFEST_FILE})
-
-
-def _source_name(root_key: str, root: Path, path: Path) -> str:
-    """Name of ``path`` in the manifest: ``<root_key>/<path relative to root>`` (the roots are listed there)."""
-    return f"{root_key}/{path.relative_to(root).as_posix()}"
+    """Decode and resize every split and write it with its manifest (:func:`~robinterp.data.image_files.prepare_image_files`)."""
+    return prepare_image_files(out_dir, "smallimagenet", classes, split_files, sources,
+                               {**summary, "image_size": image_size, "resize": RESIZE_METHOD},
+                               load=partial(load_resized, image_size=image_size),
+                               image_shape=(image_size, image_size, 3), max_corrupt=max_corrupt, workers=workers)
 
 
 def _draw(rng: np.random.Generator, pool: list[Path], count: int, what: str) -> list[Path]:
@@ -250,7 +173,7 @@ def build_small_imagenet(ilsvrc_root: str | Path, imagenetv2_root: str | Path, o
         }
         for split_name, drawn in draws.items():
             split_files[split_name] += [(path, label) for _, path in drawn]
-            sources[split_name] += [_source_name(key, roots[key], path) for key, path in drawn]
+            sources[split_name] += [source_name(key, roots[key], path) for key, path in drawn]
 
     summary = {
         "source": "build", "seed": seed, "wnids": wnids, "ilsvrc_class_indices": class_indices,
@@ -296,7 +219,7 @@ def import_image_folder(root: str | Path, out_dir: str | Path, *, image_size: in
     for name, expected in (expected_counts or {}).items():
         if len(split_files.get(name, [])) != expected:
             raise DataError(f"{root}/{name} holds {len(split_files.get(name, []))} images, expected {expected}")
-    sources = {name: [_source_name("image_folder", root, path) for path, _ in files]
+    sources = {name: [source_name("image_folder", root, path) for path, _ in files]
                for name, files in split_files.items()}
 
     summary = {"source": "image_folder", "roots": {"image_folder": str(root.resolve())}}
