@@ -373,6 +373,14 @@ def test_pga_random_start_is_reproducible(threat):
     a = projected_gradient_ascent(_linear(w), x0, threat, 5, random_start=True, generator=_gen(9))
     b = projected_gradient_ascent(_linear(w), x0, threat, 5, random_start=True, generator=_gen(9))
     assert torch.equal(a, b)
+    # The seed matters after 5 steps too (the start is not forgotten, so the equality is not vacuous), and
+    # the run is an ascent: it stays in the ball ∩ [0, 1] and ends above its start on the linear objective.
+    kind = "l2" if isinstance(threat, L2Threat) else "linf"
+    assert not torch.equal(a, projected_gradient_ascent(_linear(w), x0, threat, 5, random_start=True,
+                                                        generator=_gen(10)))
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    assert (_norms(a - x0, kind) <= threat.eps * (1 + 1e-5) + 1e-6).all()
+    assert (_linear(w)(a) > _linear(w)(start)).all()
 
 
 # ---------------------------------------------------------------------------

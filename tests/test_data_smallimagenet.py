@@ -242,3 +242,15 @@ def test_real_world_files_go_through_the_import_unchanged(tmp_path):
     dataset = load_prepared(import_image_folder(root, tmp_path / "out", image_size=16, expected_classes=1, workers=2))
     for stored, kind in zip(dataset["train"].images, ("cmyk", "exif", "gray", "png")):
         np.testing.assert_array_equal(stored, np.asarray(pil_loader(cases[kind]))[:, 16:32], err_msg=kind)
+
+
+@pytest.mark.parametrize("size", [(300, 200), (200, 300), (333, 129), (129, 333), (128, 128), (257, 255), (64, 90)])
+def test_resize_equals_torchvision_resize_and_center_crop(tmp_path, size):
+    """Pixel for pixel what torchvision's evaluation transform gives, for odd sizes, both orientations and upsizing."""
+    from torchvision import transforms
+
+    rng = np.random.default_rng(sum(size))
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    expected = transforms.Compose([transforms.Resize(128), transforms.CenterCrop(128)])(Image.open(path).convert("RGB"))
+    np.testing.assert_array_equal(load_resized(path, 128), np.asarray(expected))

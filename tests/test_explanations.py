@@ -17,6 +17,11 @@ def test_selection_is_disjoint_reproducible_and_seeded():
     assert [len(g) for g in groups] == [176, 24, 500]
     assert len(set().union(*groups)) == 700 and max(set().union(*groups)) < 1000
     assert a["background"] == sorted(a["background"]) and a["explained"] != sorted(a["explained"])
+    # The seed is recorded with the draw, and the draw is random over the whole split rather than its first
+    # 700 images (which a disjoint, sorted, reproducible but unseeded selection could also return).
+    assert a["seed"] == 3 and c["seed"] == 4
+    assert set().union(*groups) != set(range(700))
+    assert a["explained"] != c["explained"] and a["metrics"] != c["metrics"]
 
 
 def test_too_small_a_test_split_names_the_config_section():

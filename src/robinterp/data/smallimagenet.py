@@ -6,10 +6,12 @@ files skipped as corrupt and the counts (:mod:`robinterp.data.image_files`).
 Images are decoded as torchvision's ``ImageFolder`` decodes them
 (``Image.open(f).convert("RGB")``: ImageNet's grayscale and CMYK JPEGs become
 RGB, a PNG named ``.JPEG`` is read as a PNG, the EXIF orientation is
-ignored); then the shorter side is resized to S with Pillow's antialiased
-bilinear filter, and the centre S×S square is kept: the usual ImageNet
+ignored); then they are resized and cropped exactly as torchvision's
+``Resize(S)`` + ``CenterCrop(S)`` do (the shorter side to S with Pillow's
+antialiased bilinear filter, the centre S×S square kept): the usual ImageNet
 evaluation crop, which keeps the aspect ratio and loses the borders of the
-longer side rather than distorting the object.
+longer side rather than distorting the object. Models trained here and models
+imported from torchvision pipelines see the same pixels.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from robinterp.data.image_files import list_images, open_rgb, prepare_image_file
 
 logger = logging.getLogger("robinterp.data")
 
-RESIZE_METHOD = "RGB; shorter side to image_size (PIL bilinear, antialiased); centre crop image_size x image_size"
+RESIZE_METHOD = ("RGB; torchvision Resize(image_size) + CenterCrop(image_size): shorter side to image_size "
+                 "(PIL bilinear, antialiased), centre crop image_size x image_size")
 
 
 def load_resized(path: Path, image_size: int) -> np.ndarray:
@@ -43,10 +46,12 @@ def load_resized(path: Path, image_size: int) -> np.ndarray:
     """
     rgb = open_rgb(path)
     width, height = rgb.size
-    scale = image_size / min(width, height)
-    new_size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
+    # torchvision's Resize(S) + CenterCrop(S) exactly: the longer side truncated, the crop offset rounded.
+    short, long = sorted((width, height))
+    new_long = int(image_size * long / short)
+    new_size = (image_size, new_long) if width <= height else (new_long, image_size)
     rgb = rgb.resize(new_size, Image.Resampling.BILINEAR)
-    left, top = (new_size[0] - image_size) // 2, (new_size[1] - image_size) // 2
+    left, top = int(round((new_size[0] - image_size) / 2.0)), int(round((new_size[1] - image_size) / 2.0))
     return np.asarray(rgb.crop((left, top, left + image_size, top + image_size)), dtype=np.uint8)
 
 
