@@ -504,6 +504,11 @@ def test_explanation_robustness_with_a_zero_radius_attack_is_perfect(trained, ba
     expected = integrated_gradients(trained, x, c, n_points=5, baseline="uniform", n_baselines=2,
                                     generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(out["ig"], expected, rtol=0, atol=0)
+    # The baseline draws come from the generator in ig_kwargs: another seed gives other maps, so the
+    # equality above says that generator was used, and the maps are not trivially zero.
+    other = integrated_gradients(trained, x, c, n_points=5, baseline="uniform", n_baselines=2,
+                                 generator=torch.Generator().manual_seed(4))
+    assert (other - out["ig"]).abs().max() > 1e-3 and out["ig"].abs().max() > 1e-3
 
 
 def test_explanation_robustness_under_a_real_attack(trained, batch):

@@ -75,6 +75,11 @@ def test_linearised_robustness_is_invariant_to_scaling_the_logits_and_restores_t
     rho = linearised_robustness(model, x)
     assert model.training
     torch.testing.assert_close(linearised_robustness(_linear(7 * weight, 7 * bias), x), rho, rtol=1e-5, atol=1e-6)
+    # Both sides are the known answer, not merely equal: the distance to the top-two classes' hyperplane.
+    top2 = (x.flatten(1) @ weight.T + bias).topk(2, dim=1).indices
+    torch.testing.assert_close(rho, _exact_pair_distance(weight, bias, x, top2[:, 0], top2[:, 1]),
+                               rtol=1e-5, atol=1e-6)
+    assert (rho > 0).all()
 
 
 def _binary_inside_box(n: int, seed: int):
@@ -167,6 +172,22 @@ def test_per_image_analysis_shapes_order_and_reused_alignment():
     np.testing.assert_array_equal(out["correct"], pred[indices] == labels[indices])
     assert np.all(out["boundary_distance"][~out["correct"]] == 0)
     assert np.all(out["boundary_distance"][out["correct"]] > 0)
+    # α and ρ̃ from their definitions, written here with autograd on the logits Ψ (so that the two
+    # equalities above cannot pass with wrong shared functions): α = |⟨x, ∇Ψᵢ⟩| / (‖x‖ ‖∇Ψᵢ‖),
+    # ρ̃ = (Ψᵢ − Ψⱼ) / ‖∇Ψᵢ − ∇Ψⱼ‖ with i the predicted class and j the runner-up.
+    for k, image in enumerate(x):
+        xr = image[None].clone().requires_grad_(True)
+        psi = model(xr)[0]
+        i, j = psi.topk(2).indices.tolist()
+        (g_i,) = torch.autograd.grad(psi[i], xr, retain_graph=True)
+        (g_j,) = torch.autograd.grad(psi[j], xr)
+        cosine = (image.flatten() @ g_i.flatten()).abs() / (image.norm() * g_i.norm())
+        rho = (psi[i] - psi[j]).detach() / (g_i - g_j).norm()
+        assert out["alignment"][k] == pytest.approx(cosine.item(), rel=1e-4, abs=1e-6), k
+        assert out["linearised_robustness"][k] == pytest.approx(rho.item(), rel=1e-4, abs=1e-6), k
+    assert np.all((out["alignment"] >= 0) & (out["alignment"] <= 1))
+    finite = out["boundary_distance"][np.isfinite(out["boundary_distance"])]
+    assert np.all(finite <= 2.0)  # bisection over (0, eps_max]; beyond it +inf
 
 
 def _analysis(alpha, rho_lin, dist, correct):

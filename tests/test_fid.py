@@ -352,6 +352,10 @@ def test_judge_features_are_the_representation():
     assert judge.name == "judge"
     assert out["fid"].shape == (4, 64)
     assert torch.equal(out["fid"], expected) and torch.equal(out["distance"], expected)
+    # R(x) written out: the trunk on the image normalised with the model's mean and std (0.5, 0.5); it
+    # depends on the image
+    torch.testing.assert_close(out["fid"], model.trunk((x - 0.5) / 0.5))
+    assert not torch.allclose(out["fid"][0], out["fid"][1])
 
 
 def test_extract_features_batching_does_not_change_values():
@@ -369,6 +373,13 @@ def test_extract_features_batching_does_not_change_values():
     for key in got:
         assert got[key].dtype == np.float64 and got[key].shape == (7, 64)
         np.testing.assert_allclose(got[key], whole[key].double().numpy(), rtol=1e-5, atol=1e-6)
+    # The reference above converts the images with the same helper and calls the same extractor; here the
+    # conversion (uint8 NHWC → float NCHW in [0, 1]) and R(x) = trunk((x − 0.5)/0.5) are written out, in eval mode.
+    model.eval()
+    with torch.no_grad():
+        by_hand = model.trunk((torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5).double().numpy()
+    np.testing.assert_allclose(got["fid"], by_hand, rtol=1e-5, atol=1e-6)
+    assert np.abs(np.diff(got["fid"], axis=0)).max() > 1e-3  # one row per image, not one image repeated
 
 
 @pytest.mark.parametrize("images, batch_size", [(np.zeros((2, 4, 4, 1), np.float32), 2),

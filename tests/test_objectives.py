@@ -112,6 +112,8 @@ def test_adversarial_equals_attack_spec_with_global_random_start():
     torch.testing.assert_close(loss, F.cross_entropy(model(x_adv), y[shard], reduction="sum"))
     torch.testing.assert_close(logits, model(x_adv))
     assert loss > F.cross_entropy(model(x[shard]), y[shard], reduction="sum")  # the attack did something
+    # ... within the threat: the L∞ ball of radius 0.1 around the clean shard, inside [0, 1]
+    assert (x_adv - x[shard]).abs().max() <= LINF.eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
 
 
 @pytest.mark.parametrize("objective", [Adversarial(), SGT(mask_fraction=0.3), ASGT(mask_fraction=0.3)],
@@ -218,6 +220,9 @@ def test_asgt_masks_the_adversarial_example_and_adds_both_cross_entropies():
     expected = F.cross_entropy(z, ys, reduction="sum") + F.cross_entropy(z_adv, ys, reduction="sum") + lam * kl
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(logits, z_adv)
+    # The adversarial example the loss is built on is one: in the ball and the box, with a higher loss.
+    assert (x_adv - xs).abs().max() <= LINF.eps + 1e-9 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert F.cross_entropy(z_adv, ys, reduction="sum") > F.cross_entropy(z, ys, reduction="sum")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -289,6 +294,12 @@ def test_int_attack_maximises_the_whole_objective_and_int2_only_the_cross_entrop
     torch.testing.assert_close(x_int, projected_gradient_ascent(whole, x, attack.threat, 3, start=start))
     torch.testing.assert_close(x_int2, attack(model, x, y, start=start))
     assert not torch.allclose(x_int, x_int2)
+    # Each is an ascent from the shared start on its own objective, inside the ball and the box.
+    for x_adv in (x_int, x_int2):
+        assert (x_adv - x).abs().max() <= attack.eps + 1e-9 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert whole(x_int).sum() > whole(start).sum()
+    with torch.no_grad():
+        assert F.cross_entropy(model(x_int2), y, reduction="sum") > F.cross_entropy(model(start), y, reduction="sum")
 
 
 def test_int_rejects_a_trunk_without_feature_maps():

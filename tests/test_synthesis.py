@@ -131,6 +131,8 @@ def test_inversion_pairs_pair_every_target_with_another_class_reproducibly():
     assert len(set(targets)) == 12 and np.all(labels[targets] != labels[sources])
     again = inversion_pairs(labels, 12, seed=3)
     assert np.array_equal(targets, again[0]) and np.array_equal(sources, again[1])
+    other = inversion_pairs(labels, 12, seed=4)
+    assert not np.array_equal(targets, other[0])  # the seed is used: the repeat above is not trivially equal
     with pytest.raises(Exception, match="lower synthesis.inversion.n_images"):
         inversion_pairs(labels, 21, seed=0)
 

@@ -49,6 +49,11 @@ def model(seed: int):
     return build_model("resnet_small", 3, 1, [0.5], [0.25]).eval()
 
 
+def pixels(images: np.ndarray) -> torch.Tensor:
+    """Stored uint8 (N, H, W, C) images as the model's input (N, C, H, W) in [0, 1]."""
+    return torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2).float() / 255
+
+
 def test_every_model_starts_from_the_same_seeds_targets_sources_and_noise():
     test, s = split(30, 0), settings()
     seeds = make_seeds(test, 3, s)
@@ -73,6 +78,30 @@ def test_every_model_starts_from_the_same_seeds_targets_sources_and_noise():
     assert vis_a["c1_least_idx"].tolist() == torch.argsort(r[:, [1, 2]].mean(1))[:3].tolist()
     assert np.array_equal(vis_a["c1_least"], test.images[vis_a["c1_least_idx"]])
     assert np.array_equal(make_seeds(test, 3, s)["images"], seeds["images"])  # reproducible
+    assert not np.array_equal(make_seeds(test, 3, settings(seed=1))["images"], seeds["images"])  # and seeded
+
+    # What each job promises of its outputs (checked on model a; the equalities above would also hold for
+    # jobs that returned their inputs unchanged).
+    targets = torch.from_numpy(seeds["targets"]).long().view(-1, 1)
+    with torch.no_grad():
+        gain = a(pixels(gen_a["images"])).gather(1, targets) - a(pixels(seeds["images"])).gather(1, targets)
+    assert (gain > 0).all()  # generation raised every target logit (measured ≈ 0.01–0.02)
+    # 3 L2 steps of σ = 0.1 from the seed (ε = 5 does not bind), plus at most half a grey level per pixel
+    moved = (pixels(gen_a["images"]) - pixels(seeds["images"])).flatten(1).norm(dim=1)
+    assert (moved > 0).all() and (moved <= 3 * 0.1 + 0.5 / 255 * 8).all()
+    with torch.no_grad():
+        r_originals = a.representation(pixels(inv_a["originals"]))
+        for source in ("inv1", "inv2"):
+            def distance(images):
+                return ((a.representation(pixels(images)) - r_originals).norm(dim=1) / r_originals.norm(dim=1)).numpy()
+            # distance_* is eq. 15's normalised distance of the result (up to the uint8 rounding of the stored
+            # images), and inversion brought every source closer to its target's representation
+            np.testing.assert_allclose(inv_a[f"distance_{source}"], distance(inv_a[f"inverted_{source}"]), rtol=0.02)
+            assert np.all(inv_a[f"distance_{source}"] < distance(inv_a[f"sources_{source}"])), source
+        for kind, start in (("noise", vis_a["start_noise"]), ("images", vis_a["start_images"])):
+            # the visualisation of coordinates [1, 2] raised their mean activation from every start
+            assert (a.representation(pixels(vis_a[f"c1_{kind}"]))[:, [1, 2]].mean(1)
+                    > a.representation(pixels(start))[:, [1, 2]].mean(1)).all(), kind
 
 
 # 9 generated images in a 64-d feature space: the covariances are singular, as scipy warns.

@@ -32,6 +32,13 @@ def _model(seed=0):
     return build_model("resnet_small", 10, 1, [0.1307], [0.3081])
 
 
+def _trained_every_parameter(state, seed=0) -> bool:
+    """Whether every parameter in ``state`` differs from its value in the freshly built ``_model(seed)``:
+    the run trained (a bitwise equality of two runs that never updated the weights would be vacuous)."""
+    initial = _model(seed)
+    return all(not torch.equal(state[name], value) for name, value in initial.named_parameters())
+
+
 def _settings(**overrides):
     base = dict(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4,
                 lr_schedule="cosine", cosine_t_max=3, val_size=80, selection="mean_clean_adv",
@@ -54,6 +61,8 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(digits, 
         assert torch.equal(value, resumed.best_state[key]), key
     strip = [{k: v for k, v in h.items() if k != "seconds"} for h in full.history]
     assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in resumed.history]
+    assert _trained_every_parameter(full.best_state)
+    assert full.history[-1]["train_loss"] < full.history[0]["train_loss"]
 
 
 class _SignalAtBatch:
@@ -95,6 +104,7 @@ def test_a_signal_mid_epoch_checkpoints_and_the_resumed_run_is_bitwise_equal(dig
     resumed = train(_model(seed=42), digits, signalling, seed=5, device=CPU, checkpoint_path=ckpt)
     for key, value in full.best_state.items():
         assert torch.equal(value, resumed.best_state[key]), key
+    assert _trained_every_parameter(full.best_state)
     drop = ("seconds",)
     assert [{k: v for k, v in h.items() if k not in drop} for h in full.history] == \
         [{k: v for k, v in h.items() if k not in drop} for h in resumed.history]
@@ -115,6 +125,8 @@ def test_validation_is_carved_from_training_data():
     assert len(val_idx) == 20 and len(train_idx) == 80
     assert not set(train_idx) & set(val_idx)
     assert np.array_equal(val_idx, train_val_indices(100, 20, seed=1)[1])
+    assert sorted([*train_idx, *val_idx]) == list(range(100))
+    assert not np.array_equal(val_idx, train_val_indices(100, 20, seed=2)[1])  # seeded, not a fixed split
 
 
 def test_nan_loss_stops_with_epoch_and_batch(digits, tmp_path):
@@ -144,6 +156,9 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(digits, tmp_path, caplog)
     other_seed = train(_model(), digits, _settings(epochs=2, cosine_t_max=None, attack=None), seed=1, device=CPU,
                        checkpoint_path=path)
     assert [h["epoch"] for h in other_seed.history] == [1, 2]
+    # The seed reaches the run (another batch order): the seed-1 run trained from scratch rather than
+    # resuming the seed-0 checkpoint at the same path, which would have handed back the seed-0 losses.
+    assert [h["train_loss"] for h in other_seed.history] != [h["train_loss"] for h in fresh.history]
 
 
 LINF = AttackSpec("linf", 0.1, 0.05, 2, random_start=True)
@@ -167,6 +182,7 @@ def test_every_objective_trains_through_the_one_loop_and_resumes_bitwise(digits,
     resumed = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "half.pt")
     for key, value in full.best_state.items():
         assert torch.equal(value, resumed.best_state[key]), key
+    assert _trained_every_parameter(full.best_state)
 
 
 def test_an_objective_without_its_attack_is_refused_when_configured():
