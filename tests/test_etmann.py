@@ -2,7 +2,9 @@
 
 Known answers come from affine classifiers f(x) = Wx + b (a :class:`Classifier` with a
 flatten trunk and identity normalisation), whose distance to the boundary between two
-classes is |(wᵢ − wⱼ)·x + bᵢ − bⱼ| / ‖wᵢ − wⱼ‖ in closed form.
+classes is |(wᵢ − wⱼ)·x + bᵢ − bⱼ| / ‖wᵢ − wⱼ‖ in closed form, and whose distance to the
+decision boundary is the smallest of these over the other classes j; on a network, ρ̃ is
+checked against one backward pass per class.
 """
 
 from __future__ import annotations
@@ -57,14 +59,78 @@ def test_linearised_robustness_of_binary_linear_model_is_the_exact_distance():
     torch.testing.assert_close(rho, _exact_pair_distance(weight, bias, x, i, i + 1), rtol=1e-5, atol=1e-6)
 
 
-def test_linearised_robustness_of_multiclass_linear_model_uses_the_top_two_classes():
+def _exact_boundary_distance(weight, bias, x) -> torch.Tensor:
+    """Distance from each x to the decision boundary of f(x) = Wx + b, in closed form (numpy, no autograd).
+
+    The region of the predicted class i is the intersection of the half-spaces {(wᵢ − wⱼ)·z + bᵢ − bⱼ ≥ 0},
+    so the distance from a point inside it to its boundary is the distance to the nearest of their planes.
+    """
+    w, b, z = weight.double().numpy(), bias.double().numpy(), x.flatten(1).double().numpy()
+    logits = z @ w.T + b
+    out = []
+    for row, f in zip(z, logits):
+        i = int(np.argmax(f))
+        out.append(min(abs(f[i] - f[j]) / np.linalg.norm(w[i] - w[j]) for j in range(len(w)) if j != i))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("class_chunk", [None, 1, 3])
+def test_linearised_robustness_of_multiclass_linear_model_is_the_exact_boundary_distance(class_chunk):
+    """The minimum over all classes, in any chunking, is the exact distance to the nearest decision boundary."""
     g = torch.Generator().manual_seed(1)
-    weight, bias = torch.randn(5, D, generator=g), torch.randn(5, generator=g)
+    weight, bias = torch.randn(7, D, generator=g), torch.randn(7, generator=g)
     x = torch.rand(32, *SHAPE, generator=g)
-    top2 = (x.flatten(1) @ weight.T + bias).topk(2, dim=1).indices
-    rho = linearised_robustness(_linear(weight, bias), x)
-    torch.testing.assert_close(rho, _exact_pair_distance(weight, bias, x, top2[:, 0], top2[:, 1]),
-                               rtol=1e-5, atol=1e-6)
+    rho = linearised_robustness(_linear(weight, bias), x, class_chunk=class_chunk)
+    torch.testing.assert_close(rho, _exact_boundary_distance(weight, bias, x), rtol=1e-5, atol=1e-6)
+
+
+def test_linearised_robustness_takes_a_closer_class_than_the_runner_up():
+    """Class 0 wins (logit 0); class 2 is the runner-up (logit −0.5, its plane 0.5 away along a unit normal), but
+    class 1's plane (logit −1, a normal of length 100) is only 0.01 away: ρ̃ = 0.01, and a step of ρ̃ along that
+    normal lands on the boundary between 0 and 1 (a little further flips the prediction to class 1)."""
+    e = torch.eye(D)
+    weight = torch.stack([torch.zeros(D), 100 * e[0], e[1]])
+    bias = torch.tensor([0.0, -1.0, -0.5])
+    x = torch.zeros(1, *SHAPE)
+    model = _linear(weight, bias)
+    rho = linearised_robustness(model, x)
+    torch.testing.assert_close(rho, torch.tensor([0.01]))
+    with torch.no_grad():
+        on_boundary = model(x + rho.item() * e[0].view(1, *SHAPE))
+        beyond = model(x + 1.01 * rho.item() * e[0].view(1, *SHAPE))
+    torch.testing.assert_close(on_boundary[0, 0], on_boundary[0, 1])
+    assert beyond.argmax(1).item() == 1
+
+
+def _brute_force_linearised_robustness(model, x) -> torch.Tensor:
+    """min over j ≠ i of (Ψᵢ − Ψⱼ)/‖∇(Ψᵢ − Ψⱼ)‖, with one backward pass per class (the reference)."""
+    x = x.clone().requires_grad_(True)
+    logits = model(x)
+    i = logits.argmax(1)
+    rows = torch.arange(len(x))
+    best = torch.full((len(x),), math.inf)
+    for j in range(logits.shape[1]):
+        margin = logits[rows, i] - logits[:, j]
+        (grad,) = torch.autograd.grad(margin.sum(), x, retain_graph=True)
+        ratio = margin.detach() / grad.flatten(1).norm(dim=1)
+        best = torch.minimum(best, torch.where(i == j, math.inf, ratio))
+    return best
+
+
+@pytest.mark.parametrize("class_chunk", [None, 1, 4])
+def test_linearised_robustness_of_a_network_equals_the_brute_force_minimum_over_classes(class_chunk):
+    """A ResNet with BatchNorm (eval mode) and 10 classes: the batched per-class gradients, in chunks of any
+    size, give the minimum that one backward per class gives."""
+    from robinterp.models.architectures import build_model
+
+    torch.manual_seed(3)
+    model = build_model("resnet_small", 10, 1, [0.5], [0.25]).eval()
+    x = torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(4))
+    expected = _brute_force_linearised_robustness(model, x)
+    torch.testing.assert_close(linearised_robustness(model, x, class_chunk=class_chunk), expected,
+                               rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="^class_chunk:"):
+        linearised_robustness(model, x, class_chunk=0)
 
 
 def test_linearised_robustness_is_invariant_to_scaling_the_logits_and_restores_the_mode():

@@ -28,7 +28,8 @@ def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.de
     indices = np.arange(min(len(test), s.n_images))
     analysis = per_image_analysis(model, test, indices, batch_size=s.batch_size, device=device, eps_max=s.eps_max,
                                   steps=s.steps, step_size_ratio=s.step_size_ratio,
-                                  bisection_steps=s.bisection_steps, seed=s.seed)
+                                  bisection_steps=s.bisection_steps, seed=s.seed,
+                                  class_chunk=s.class_chunk)
     save_arrays(out_arrays, analysis)
     result = summary(analysis)
     write_json(out_summary, result)

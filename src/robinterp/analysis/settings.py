@@ -19,6 +19,9 @@ class EtmannSettings:
         step_size_ratio: PGD step size divided by ε.
         bisection_steps: halvings of each image's interval [0, ``eps_max``].
         seed: seed of the attacks' random starts.
+        class_chunk: classes whose gradients one batched backward of the linearised robustness
+            computes (:func:`robinterp.analysis.etmann.linearised_robustness`); None: all classes at
+            once. Memory grows with ``class_chunk`` × ``batch_size`` × the image size.
     """
 
     SCHEMA: ClassVar[str] = "etmann"  # its definition in the config schema
@@ -30,3 +33,4 @@ class EtmannSettings:
     step_size_ratio: float
     bisection_steps: int
     seed: int = 0
+    class_chunk: int | None = None
