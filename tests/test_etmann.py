@@ -201,6 +201,25 @@ def test_boundary_distance_rejects_bad_settings(kwargs, field):
         boundary_distance(model, x, y, **settings)
 
 
+def test_a_bisection_whose_attacks_cannot_reach_their_eps_is_refused():
+    """Each attack runs ``steps`` steps of ``step_size_ratio``·ε: fewer than ε in all is refused, by the function and
+    by the settings the workflow builds at start-up, naming the key and the fix; exactly ε is accepted."""
+    from robinterp.analysis.settings import EtmannSettings
+
+    model, x, y, _, _ = _binary_inside_box(2, seed=5)
+    message = ("step_size_ratio: 3 steps of 0.25·ε travel at most 0.75·ε < ε, so the attack cannot reach its budget; "
+               "raise steps to ≥ 4 or step_size_ratio to ≥ 0.334")
+    with pytest.raises(ValueError) as info:
+        boundary_distance(model, x, y, eps_max=0.5, steps=3, step_size_ratio=0.25, bisection_steps=2)
+    assert str(info.value) == message
+    settings = dict(n_images=2, batch_size=2, eps_max=0.5, steps=3, step_size_ratio=0.25, bisection_steps=2)
+    with pytest.raises(ValueError) as info:
+        EtmannSettings(**settings)
+    assert str(info.value) == message
+    EtmannSettings(**{**settings, "step_size_ratio": 1 / 3})
+    boundary_distance(model, x, y, eps_max=0.5, steps=4, step_size_ratio=0.25, bisection_steps=1)
+
+
 def _tiny_cnn() -> Classifier:
     with torch.random.fork_rng():
         torch.manual_seed(0)

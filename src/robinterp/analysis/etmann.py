@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from robinterp.attacks.pgd import pgd_attack
+from robinterp.attacks.spec import check_reach
 from robinterp.attacks.threats import L2Threat
 from robinterp.attribution.metrics import alignment
 from robinterp.data.batches import split_batches
@@ -133,7 +134,9 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         y: true labels (B,).
         eps_max: the largest L2 budget tried (> 0).
         steps: PGD iterations per attack.
-        step_size_ratio: PGD step size divided by ε (e.g. 2.5/``steps``, Madry's rule).
+        step_size_ratio: PGD step size divided by ε (e.g. 2.5/``steps``, Madry's rule); ``steps`` ×
+            ``step_size_ratio`` ≥ 1, so that every attack of the bisection can reach its ε
+            (:func:`robinterp.attacks.spec.check_reach`).
         bisection_steps: halvings of each interval (≥ 0).
         generator: source of the random starts.
         random_start: start each PGD from a random point of the ε-sphere.
@@ -148,6 +151,7 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         raise ValueError(f"steps: must be at least 1, got {steps}")
     if not step_size_ratio > 0:
         raise ValueError(f"step_size_ratio: must be positive, got {step_size_ratio}")
+    check_reach(steps, step_size_ratio, 1.0, key="step_size_ratio", step_key="step_size_ratio", unit="·ε")
     if bisection_steps < 0:
         raise ValueError(f"bisection_steps: must be at least 0, got {bisection_steps}")
     x, y = x.detach(), y.detach()

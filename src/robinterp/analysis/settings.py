@@ -6,6 +6,8 @@ from typing import ClassVar
 
 from dataclasses import dataclass
 
+from robinterp.attacks.spec import check_reach
+
 
 @dataclass(frozen=True)
 class EtmannSettings:
@@ -16,7 +18,8 @@ class EtmannSettings:
         batch_size: images per batch.
         eps_max: the largest L2 budget of the boundary-distance bisection.
         steps: PGD-L2 iterations per attack of the bisection.
-        step_size_ratio: PGD step size divided by ε.
+        step_size_ratio: PGD step size divided by ε; ``steps`` × ``step_size_ratio`` ≥ 1 (each attack
+            of the bisection can reach its ε), checked here.
         bisection_steps: halvings of each image's interval [0, ``eps_max``].
         seed: seed of the attacks' random starts.
         class_chunk: classes whose gradients one batched backward of the linearised robustness
@@ -34,3 +37,7 @@ class EtmannSettings:
     bisection_steps: int
     seed: int = 0
     class_chunk: int | None = None
+
+    def __post_init__(self):
+        check_reach(self.steps, self.step_size_ratio, 1.0, key="step_size_ratio", step_key="step_size_ratio",
+                    unit="·ε")

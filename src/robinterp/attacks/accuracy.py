@@ -83,10 +83,12 @@ def robustness_curve(model: nn.Module, split: Split, attack: AttackSpec, eps_val
     Each point is :func:`evaluate_accuracy` with the one attack ``attack.at_eps(ε)``
     (:meth:`~robinterp.attacks.spec.AttackSpec.at_eps`: the given step size keeps its ratio
     step_size/ε from the configured spec, so PGD with σ = 2.5·ε/K stays σ = 2.5·ε′/K at
-    every ε′) and its own random generator seeded with ``seed``, so a point does not depend
-    on the other ε values. ε = 0 is the clean accuracy (no attack is run). The points are
-    independent attacks: nothing forces the curve to be monotone in ε (an image that
-    survives at ε may fall at a smaller ε), although with enough steps it is in practice.
+    every ε′, and K·σ′ ≥ ε′ holds at every point as it does at the configured ε: each point's
+    spec is built, and checked, before the first attack runs) and its own random generator
+    seeded with ``seed``, so a point does not depend on the other ε values. ε = 0 is the
+    clean accuracy (no attack is run). The points are independent attacks: nothing forces
+    the curve to be monotone in ε (an image that survives at ε may fall at a smaller ε),
+    although with enough steps it is in practice.
 
     Args:
         model: classifier taking images in [0, 1]; evaluated in eval mode (mode restored).
@@ -112,9 +114,11 @@ def robustness_curve(model: nn.Module, split: Split, attack: AttackSpec, eps_val
     indices = indices[:attack.max_examples]
     if len(indices) == 0:
         raise ValueError("indices: no images to evaluate")
+    # every point's attack is built (and checked: AttackSpec refuses one that cannot reach its ε) before any runs
+    points = {eps: attack.at_eps(eps) for eps in eps_values if eps > 0}
     curve = []
     for eps in eps_values:
-        attacks = {"attack": attack.at_eps(eps)} if eps > 0 else {}
+        attacks = {"attack": points[eps]} if eps > 0 else {}
         result = evaluate_accuracy(model, split, attacks, batch_size=batch_size, device=device, indices=indices,
                                    seed=seed, amp=amp)
         curve.append({"eps": eps, "accuracy": result[accuracy_metric("attack") if attacks else "clean_accuracy"]})

@@ -34,7 +34,9 @@ class CurveSettings:
 
     Args:
         attack: the attack; its ``eps`` sets the ratio step_size/ε kept at every point.
-        eps: the budgets ε ≥ 0 of the curve's points (0 = clean accuracy).
+        eps: the budgets ε ≥ 0 of the curve's points (0 = clean accuracy); the attack at each of
+            them must be able to reach it (checked here, see
+            :meth:`~robinterp.attacks.spec.AttackSpec.at_eps`).
     """
 
     attack: AttackSpec
@@ -42,6 +44,12 @@ class CurveSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "eps", tuple(self.eps))
+        for eps in self.eps:
+            if eps > 0:
+                try:
+                    self.attack.at_eps(eps)  # AttackSpec refuses a point whose steps cannot reach its ε
+                except ValueError as exc:
+                    raise ValueError(f"eps: the point ε = {eps:g}: {exc}") from exc
 
 
 @dataclass(frozen=True)

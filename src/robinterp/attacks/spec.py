@@ -11,6 +11,7 @@ fields; :class:`AttackSpec` keeps the checks that involve several fields.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:  # this module imports no torch, so that the workflow can chec
     from robinterp.attacks.threats import ThreatModel
 
 KINDS = ("pgd", "fgsm", "mifgsm", "autoattack")
+# Rounding slack of the reach check steps·σ ≥ ε: MI-FGSM's α = ε/T, or a step size scaled with ε
+# (AttackSpec.at_eps), reaches ε exactly in real numbers but may fall short by an ulp in floats.
+_REACH_RTOL = 1e-9
 
 
 def accuracy_metric_names(attacks: Mapping[str, AttackSpec | Mapping]) -> list[str]:
@@ -48,15 +52,59 @@ def attacked_count(name: str) -> str:
     return f"n_{name}"
 
 
+def _round_up(value: float, digits: int = 3) -> float:
+    """``value`` rounded up to ``digits`` significant digits (a step size to suggest that surely reaches)."""
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(value)))
+    return math.ceil(round(value * scale, 6)) / scale
+
+
+def check_reach(steps: int, step_size: float, eps: float, *, key: str = "steps", step_key: str = "step_size",
+                unit: str = "") -> None:
+    """Refuse an iterative attack that cannot reach the border of its ball: ``steps`` × ``step_size`` < ``eps``.
+
+    An L2 step moves by exactly σ and an L∞ step by σ in every coordinate, so in both norms
+    K steps of σ reach ε from the centre only if K·σ ≥ ε (up to rounding). An attack that
+    travels less reports the robustness at a smaller budget than it names.
+
+    Args:
+        steps: iterations K.
+        step_size: σ per step.
+        eps: the budget ε.
+        key: the setting the error message starts with.
+        step_key: the name of the step size in the message (e.g. ``step_size_ratio``).
+        unit: written after the step size and the distance (e.g. ``"·ε"`` for a step given as a
+            share of ε, with ``eps`` 1).
+
+    Raises:
+        ValueError: ``"<key>: K steps of σ travel at most K·σ < ε; raise steps to ≥ … or <step_key> to ≥ …"``.
+    """
+    travel = steps * step_size
+    if travel >= eps * (1 - _REACH_RTOL):
+        return
+    budget = "ε" if unit else f"eps {eps:g}"
+    raise ValueError(f"{key}: {steps} steps of {step_size:g}{unit} travel at most {travel:g}{unit} < {budget}, so "
+                     f"the attack cannot reach its budget; raise steps to ≥ "
+                     f"{math.ceil(eps * (1 - _REACH_RTOL) / step_size)} or {step_key} to ≥ "
+                     f"{_round_up(eps / steps):g}")
+
+
 @dataclass(frozen=True)
 class AttackSpec:
     """An attack: ``kind``, its norm and budget, and the settings of its loop.
 
+    An iterative attack must be able to reach the border of its ball from its centre:
+    ``steps`` × ``step_size`` ≥ ε (an L2 step moves by exactly σ, an L∞ step by σ in
+    every coordinate, so the inequality is the same for both norms; Madry et al. 2018
+    take σ = 2.5·ε/steps). An attack that cannot reach ε reports the robustness at a
+    smaller budget than it names, so it is refused here, before any job runs (the
+    workflow builds every attack of the config at start-up).
+
     Args:
         norm: ``"l2"`` or ``"linf"``; FGSM and MI-FGSM are L∞ attacks and need ``"linf"``.
-        eps: the budget ε ≥ 0.
-        step_size: σ (pgd: required) or α (mifgsm: optional, default ε/steps); unused
-            otherwise (must be left out).
+        eps: the budget ε ≥ 0; None (pgd only): unconstrained, the iterates are only kept in
+            [0, 1] (the synthesis procedures' "ε = 1000" of Boychev 2023, i.e. no ball).
+        step_size: σ (pgd: required) or α (mifgsm: optional, default ε/steps, which reaches ε
+            in exactly ``steps`` steps); unused otherwise (must be left out).
         steps: iterations (pgd, mifgsm: required); unused otherwise (must be left out).
         random_start: start from a random point of the ball (pgd, mifgsm).
         use_best: return, per example, the iterate with the highest loss (pgd, mifgsm).
@@ -75,7 +123,7 @@ class AttackSpec:
     """
 
     norm: str
-    eps: float
+    eps: float | None
     step_size: float | None = None
     steps: int | None = None
     random_start: bool = False
@@ -102,10 +150,18 @@ class AttackSpec:
             for name in ("random_start", "use_best"):
                 if getattr(self, name):
                     raise ValueError(f"{name}: not supported by {self.kind}")
+        if self.eps is None:
+            if self.kind != "pgd":
+                raise ValueError(f"eps: {self.kind} needs a finite budget; only pgd may be unconstrained (eps null)")
+            if self.random_start:
+                raise ValueError("random_start: an unconstrained attack (eps null) has no ball to draw a start from; "
+                                 "set random_start false or give a finite eps")
+        elif self.step_size is not None:
+            check_reach(self.steps, self.step_size, self.eps)
 
     @property
     def threat(self) -> ThreatModel:
-        """The threat model of a PGD attack: its ball and step size."""
+        """The threat model of a PGD attack: its ball (none for ``eps`` None) and step size."""
         from robinterp.attacks.threats import make_threat
 
         return make_threat(self.norm, self.eps, self.step_size)
@@ -114,8 +170,11 @@ class AttackSpec:
         """The same attack at budget ``eps``, the step size scaled with ε.
 
         A given ``step_size`` keeps its ratio to ε (σ′ = σ·ε′/ε, e.g. Madry's 2.5·ε/steps
-        stays 2.5·ε′/steps); MI-FGSM's default α = ε/steps follows by itself.
+        stays 2.5·ε′/steps), so steps·σ′ ≥ ε′ holds whenever steps·σ ≥ ε does (and is checked
+        again for the new spec); MI-FGSM's default α = ε/steps follows by itself.
         """
+        if self.eps is None:
+            raise ValueError("eps: an unconstrained attack (eps null) has no budget to move; give a finite eps")
         if self.step_size is None or eps == self.eps:
             return dataclasses.replace(self, eps=eps)
         if self.eps == 0:
