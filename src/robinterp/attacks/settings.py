@@ -16,7 +16,9 @@ class EvaluationSettings:
     Args:
         batch_size: images per batch.
         attacks: name → attack; each adds the metric ``<name>_accuracy`` to the accuracy table.
-        max_examples: evaluate only the first this many test images (None: all of them).
+        max_examples: evaluate only this many test images (None: all of them): the first of the
+            seeded, class-stratified order of the test split
+            (:func:`robinterp.data.subsets.stratified_order`, seeded by the config's seed).
         amp_bf16: bfloat16 autocast for the forward passes (CUDA).
     """
 
@@ -59,7 +61,8 @@ class CurvesSettings:
     Args:
         batch_size: images per batch.
         attacks: name → curve.
-        max_examples: use only the first this many test images (None: all of them).
+        max_examples: use only this many test images (None: all of them): the first of the
+            evaluation's seeded, class-stratified order.
     """
 
     SCHEMA: ClassVar[str] = "curves"  # its definition in the config schema

@@ -32,13 +32,16 @@ def accuracy_metric_names(attacks: Mapping[str, AttackSpec | Mapping]) -> list[s
     reports for these attacks.
 
     ``clean_accuracy``, then ``<name>_accuracy`` per attack, followed by ``n_<name>`` (the images it
-    attacked) where the attack runs on a subset (``max_examples``). The workflow's accuracy tables use
-    the same function.
+    attacked) where the attack runs on a subset (``max_examples``); then, for each attack A on a
+    subset, the like-for-like comparison on A's images (:func:`subset_comparisons`):
+    ``clean_accuracy_on_<A>`` and ``<B>_accuracy_on_<A>`` for every other attack B that attacked all
+    of them. The workflow's accuracy tables use the same function.
     """
     names = ["clean_accuracy"]
     for name, attack in attacks.items():
-        subset = attack.get("max_examples") if isinstance(attack, Mapping) else attack.max_examples
-        names += [accuracy_metric(name)] + ([attacked_count(name)] if subset else [])
+        names += [accuracy_metric(name)] + ([attacked_count(name)] if subset_size(attack) else [])
+    for subset, others in subset_comparisons(attacks).items():
+        names += [on_subset("clean_accuracy", subset)] + [on_subset(accuracy_metric(b), subset) for b in others]
     return names
 
 
@@ -50,6 +53,37 @@ def accuracy_metric(name: str) -> str:
 def attacked_count(name: str) -> str:
     """The metric of how many images attack ``name`` attacked."""
     return f"n_{name}"
+
+
+def on_subset(metric: str, subset: str) -> str:
+    """The metric ``metric`` measured on the images of attack ``subset`` only (e.g. ``pgd_l2_accuracy_on_autoattack``)."""
+    return f"{metric}_on_{subset}"
+
+
+def subset_size(attack: AttackSpec | Mapping | object) -> int | None:
+    """The subset size of an attack (its ``max_examples``; None: all the evaluated images)."""
+    return attack.get("max_examples") if isinstance(attack, Mapping) else getattr(attack, "max_examples", None)
+
+
+def subset_comparisons(attacks: Mapping[str, AttackSpec | Mapping | object]) -> dict[str, list[str]]:
+    """For each attack that runs on a subset, the other attacks whose accuracy is also reported on its images.
+
+    Every subset is a prefix of the same order of the evaluated images
+    (:func:`robinterp.data.subsets.stratified_order`), so an attack B with no ``max_examples``,
+    or with one at least A's, attacked all of A's images; its accuracy on them, and the clean
+    accuracy on them, compare like with like with A's accuracy. (An attack on fewer images than
+    A is compared on its own subset, where A's accuracy is reported instead.)
+
+    Args:
+        attacks: name → attack (:class:`AttackSpec`, its config mapping, or an object with a
+            ``max_examples`` attribute), in table order.
+
+    Returns:
+        ``{A: [B, …]}`` for every A with ``max_examples`` set, in the order of ``attacks``.
+    """
+    sizes = {name: subset_size(attack) for name, attack in attacks.items()}
+    return {a: [b for b in attacks if b != a and (sizes[b] is None or sizes[b] >= sizes[a])]
+            for a in attacks if sizes[a] is not None}
 
 
 def _round_up(value: float, digits: int = 3) -> float:
@@ -115,8 +149,11 @@ class AttackSpec:
         version: AutoAttack's version (``"standard"``, ``"plus"``, ``"rand"``).
         max_examples: attack only the first this many of the evaluated images (None: all),
             for attacks too costly for a whole test set (RobustBench runs AutoAttack on
-            subsets too); :func:`robinterp.attacks.accuracy.evaluate_accuracy` reports the
-            accuracy over those images.
+            subsets too); the evaluated images are in a seeded, class-stratified order
+            (:func:`robinterp.data.subsets.stratified_order`), so the subset is balanced and
+            nested in every larger one. :func:`robinterp.attacks.accuracy.evaluate_accuracy`
+            reports the accuracy over those images, and the clean and other attacks'
+            accuracies on the same images (:func:`subset_comparisons`).
 
     Settings that do not fit together raise ``ValueError`` whose message starts with
     the name of the bad field.
