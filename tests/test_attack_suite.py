@@ -203,6 +203,67 @@ def test_attack_settings_that_do_not_fit_together_name_the_field(kwargs, field):
         AttackSpec(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs,steps,step_size", [
+    (dict(norm="l2", eps=2.0, step_size=0.25, steps=5), 8, 0.4),
+    (dict(norm="linf", eps=0.1, step_size=0.025, steps=2), 4, 0.05),
+    (dict(kind="mifgsm", norm="linf", eps=0.3, step_size=0.01, steps=10), 30, 0.03),
+])
+def test_an_attack_that_cannot_reach_its_budget_is_refused_with_the_fix(kwargs, steps, step_size):
+    """K steps of σ travel at most K·σ (L2: each step has length σ; L∞: σ per coordinate), so K·σ < ε is refused,
+    naming the key and the smallest steps and step size that reach; either fix is accepted."""
+    travel = kwargs["steps"] * kwargs["step_size"]
+    message = (f"steps: {kwargs['steps']} steps of {kwargs['step_size']:g} travel at most {travel:g} < eps "
+               f"{kwargs['eps']:g}, so the attack cannot reach its budget; raise steps to ≥ {steps} or step_size to "
+               f"≥ {step_size:g}")
+    with pytest.raises(ValueError) as info:
+        AttackSpec(**kwargs)
+    assert str(info.value) == message
+    AttackSpec(**{**kwargs, "steps": steps})
+    AttackSpec(**{**kwargs, "step_size": step_size})
+    with pytest.raises(ValueError, match="^steps: "):
+        AttackSpec(**{**kwargs, "steps": steps - 1})
+
+
+def test_attacks_that_just_reach_their_budget_are_accepted():
+    """K·σ = ε exactly (MI-FGSM's default α = ε/K, Madry's σ = 2.5·ε/K and beyond), also after rounding."""
+    AttackSpec(kind="mifgsm", norm="linf", eps=0.3, steps=7)
+    AttackSpec(kind="mifgsm", norm="linf", eps=0.3, steps=7, step_size=0.3 / 7)
+    AttackSpec(norm="l2", eps=30.0, step_size=0.5, steps=60)
+    AttackSpec(norm="linf", eps=0.031, step_size=0.0078, steps=10)
+    for eps in (0.1, 0.2, 0.3, 0.7, 1.1, 2.9):  # σ′ = σ·ε′/ε with K·σ = ε
+        AttackSpec(norm="l2", eps=1.0, step_size=1 / 3, steps=3).at_eps(eps)
+
+
+def test_a_curve_point_that_could_not_reach_its_eps_is_impossible(trained):
+    """at_eps keeps σ/ε, so every point of a curve whose attack reaches its ε reaches its own; a curve built from
+    an attack that cannot reach is refused before any point runs (and each point's spec is checked again)."""
+    from robinterp.attacks.settings import CurveSettings
+
+    model, split, _, _ = trained
+    good = AttackSpec(kind="pgd", norm="l2", eps=2.0, step_size=0.5, steps=4)
+    for eps in (0.01, 0.5, 1.0, 3.0, 100.0):
+        point = good.at_eps(eps)
+        assert point.steps * point.step_size >= eps * (1 - 1e-12)
+    CurveSettings(attack=good, eps=(0.0, 0.5, 3.0))
+    bad = {"kind": "pgd", "norm": "l2", "eps": 2.0, "step_size": 0.25, "steps": 5}
+    with pytest.raises(ValueError, match="^steps: 5 steps of 0.25 travel at most 1.25 < eps 2"):
+        AttackSpec(**bad)
+    with pytest.raises(ValueError, match="^steps: 5 steps of 0.125 travel at most 0.625 < eps 1"):
+        # a spec built past the checks (as an old pickled object could be) is still refused at every point
+        robustness_curve(model, split, _unchecked(AttackSpec, **bad), [0.0, 1.0], batch_size=8, device=CPU,
+                         indices=np.arange(8))
+    with pytest.raises(ValueError, match=r"^eps: the point ε = 3: steps: 5 steps"):
+        CurveSettings(attack=_unchecked(AttackSpec, **bad), eps=(0.0, 3.0))
+
+
+def _unchecked(cls, **fields):
+    """An instance of a frozen dataclass whose __post_init__ checks did not run."""
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):
+        object.__setattr__(obj, f.name, fields.get(f.name, f.default))
+    return obj
+
+
 def test_at_eps_keeps_the_step_size_ratio():
     spec = AttackSpec(kind="pgd", norm="linf", eps=0.1, step_size=0.025, steps=10)
     moved = spec.at_eps(0.3)

@@ -254,6 +254,45 @@ def test_linf_random_perturb_is_uniform_in_the_cube():
     assert abs(delta.mean().item()) < 0.002
 
 
+@pytest.mark.parametrize("threat", [L2Threat(None, 0.1), LinfThreat(None, 0.1)])
+def test_an_unconstrained_threat_only_clamps_to_the_box(threat):
+    """eps None (the synthesis procedures' "ε = 1000"): the set is [0, 1]^n, the projection is the clamp and
+    nothing else, however far from the centre; there is no ball to draw a random start from."""
+    center = torch.full((3, 1, 4, 4), 0.5, dtype=torch.float64)
+    x = torch.rand(3, 1, 4, 4, generator=_gen(20), dtype=torch.float64) * 40 - 20  # far outside any small ball
+    torch.testing.assert_close(threat.project(x, center), x.clamp(0, 1), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="^eps: .*unconstrained"):
+        threat.random_perturb(center, _gen(0))
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_an_unconstrained_ascent_goes_as_far_as_its_steps(norm):
+    """max ⟨w, x⟩ with no ball: from 0.5, K steps walk K·σ along w/‖w‖ (L2) or σ·sign(w) per pixel (L∞) until
+    the box stops them; a ball of ε = 1000 gives the same iterates."""
+    w = torch.randn(2, 1, 8, 8, generator=_gen(21), dtype=torch.float64)
+    x0 = torch.full_like(w, 0.5)
+    steps, sigma = 3, 0.05
+    spec = AttackSpec(norm=norm, eps=None, step_size=sigma, steps=steps)
+    out = projected_gradient_ascent(_linear(w), x0, spec.threat, steps)
+    direction = w / _norms(w, "l2").view(-1, 1, 1, 1) if norm == "l2" else w.sign()
+    torch.testing.assert_close(out, (x0 + steps * sigma * direction).clamp(0, 1), rtol=0, atol=1e-9)
+    big = make_threat(norm, 1000.0, sigma)  # a threat, not an AttackSpec: 3 steps of 0.05 cannot reach ε = 1000
+    torch.testing.assert_close(projected_gradient_ascent(_linear(w), x0, big, steps), out, rtol=0, atol=0)
+    far = projected_gradient_ascent(_linear(w), x0, spec.threat, 40)  # 40 steps of 0.05: only the box stops them
+    assert _norms(far - x0, "l2").min() > 1.0  # further than any ball of radius 1
+
+
+def test_only_a_pgd_attack_may_be_unconstrained():
+    with pytest.raises(ValueError, match="^eps: mifgsm needs a finite budget"):
+        AttackSpec(kind="mifgsm", norm="linf", eps=None, steps=3)
+    with pytest.raises(ValueError, match="^eps: fgsm needs a finite budget"):
+        AttackSpec(kind="fgsm", norm="linf", eps=None)
+    with pytest.raises(ValueError, match="^random_start: an unconstrained attack"):
+        AttackSpec(norm="l2", eps=None, step_size=0.1, steps=3, random_start=True)
+    with pytest.raises(ValueError, match="^eps: an unconstrained attack"):
+        AttackSpec(norm="l2", eps=None, step_size=0.1, steps=3).at_eps(1.0)
+
+
 # ---------------------------------------------------------------------------
 # projected_gradient_ascent: known maximisers, use_best
 # ---------------------------------------------------------------------------
@@ -580,5 +619,5 @@ def test_make_threat_rejects_unknown_norm(norm):
     with pytest.raises(ValueError, match="unknown norm"):
         make_threat(norm, 0.5, 0.1)
     with pytest.raises(ValueError, match="unknown norm"):
-        AttackSpec(norm=norm, eps=0.5, step_size=0.1, steps=1)(nn.Identity(), torch.zeros(1, 1, 2, 2),
+        AttackSpec(norm=norm, eps=0.5, step_size=0.5, steps=1)(nn.Identity(), torch.zeros(1, 1, 2, 2),
                                                               torch.zeros(1, dtype=torch.long))

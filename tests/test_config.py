@@ -63,6 +63,40 @@ def test_a_training_attack_must_be_pgd_and_may_be_null():
                           "attack": {"kind": "fgsm", "norm": "linf", "eps": 0.1}}, "train_job", "t")
 
 
+def test_only_the_synthesis_procedures_may_leave_eps_unconstrained():
+    """eps null (no ball, only [0, 1]) is the synthesis procedures' "ε = 1000"; everywhere else it is refused by key."""
+    config = load("config/demo.yaml")
+    synthesis = config["datasets"]["digits"]["synthesis"]
+    assert synthesis["inversion"]["attack"]["eps"] is None and synthesis["visualisation"]["attack"]["eps"] is None
+    synthesis["generation"]["attack"]["eps"] = None
+    validate_config(config)
+    section = {"batch_size": 10, "attacks": {"bad": {"norm": "l2", "eps": None, "step_size": 0.1, "steps": 3}}}
+    with pytest.raises(ConfigError, match=r"^e\.attacks\.bad\.eps: None is not of type 'number'"):
+        validate_section(section, "evaluation", "e")
+    with pytest.raises(ConfigError, match=r"^t\.attack\.eps: None is not of type 'number'"):
+        validate_section({"epochs": 1, "batch_size": 2, "optimizer": "sgd", "lr": 0.1,
+                          "attack": {"norm": "l2", "eps": None, "step_size": 0.1, "steps": 3}}, "train_job", "t")
+
+
+@pytest.mark.parametrize("section,where,message", [
+    ("evaluation", "attacks.pgd_l2", "steps: 5 steps of 0.25 travel at most 1.25 < eps 2"),
+    ("curves", "attacks.pgd_l2.attack", "steps: 5 steps of 0.25 travel at most 1.25 < eps 2"),
+    ("etmann", "", "step_size_ratio: 2 steps of 0.25·ε travel at most 0.5·ε < ε"),
+])
+def test_an_attack_that_cannot_reach_its_budget_is_named_by_its_path(section, where, message):
+    config = load("config/demo.yaml")["datasets"]["digits"]
+    values = config[section]
+    if section == "etmann":
+        values["steps"] = 2
+    else:
+        attack = values["attacks"]["pgd_l2"] if section == "evaluation" else values["attacks"]["pgd_l2"]["attack"]
+        attack.update(step_size=0.25, steps=5)
+    cls = {"evaluation": EvaluationSettings, "curves": CurvesSettings, "etmann": EtmannSettings}[section]
+    path = ".".join(p for p in (f"datasets.digits.{section}", where) if p)
+    with pytest.raises(ConfigError, match=rf"^invalid value in {path}: {message}"):
+        from_dict(cls, values, f"datasets.digits.{section}")
+
+
 def test_a_misspelt_key_of_a_method_schedule_is_named():
     config = load("config/demo.yaml")
     config["datasets"]["digits"]["methods"]["sgt"]["train"] = {"epoch": 3}

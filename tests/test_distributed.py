@@ -75,7 +75,7 @@ def test_the_cli_under_torchrun_stops_together_on_sigterm_and_resumes(tmp_path):
     run = tmp_path / "run"
     train = json.dumps({"epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
                         "val_size": 200, "selection": "clean", "log_every": 5,
-                        "attack": {"norm": "l2", "eps": 2.0, "step_size": 0.5, "steps": 2, "random_start": True}})
+                        "attack": {"norm": "l2", "eps": 2.0, "step_size": 1.0, "steps": 2, "random_start": True}})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc-per-node=2",
            "-m", "robinterp", "train", "--data", str(tmp_path / "data"), "--model-settings",
            json.dumps({"arch": "resnet_small", "mean": [0.1307], "std": [0.3081]}), "--train-settings", train,

@@ -2,7 +2,9 @@
 
 Known answers come from affine classifiers f(x) = Wx + b (a :class:`Classifier` with a
 flatten trunk and identity normalisation), whose distance to the boundary between two
-classes is |(wᵢ − wⱼ)·x + bᵢ − bⱼ| / ‖wᵢ − wⱼ‖ in closed form.
+classes is |(wᵢ − wⱼ)·x + bᵢ − bⱼ| / ‖wᵢ − wⱼ‖ in closed form, and whose distance to the
+decision boundary is the smallest of these over the other classes j; on a network, ρ̃ is
+checked against one backward pass per class.
 """
 
 from __future__ import annotations
@@ -57,14 +59,78 @@ def test_linearised_robustness_of_binary_linear_model_is_the_exact_distance():
     torch.testing.assert_close(rho, _exact_pair_distance(weight, bias, x, i, i + 1), rtol=1e-5, atol=1e-6)
 
 
-def test_linearised_robustness_of_multiclass_linear_model_uses_the_top_two_classes():
+def _exact_boundary_distance(weight, bias, x) -> torch.Tensor:
+    """Distance from each x to the decision boundary of f(x) = Wx + b, in closed form (numpy, no autograd).
+
+    The region of the predicted class i is the intersection of the half-spaces {(wᵢ − wⱼ)·z + bᵢ − bⱼ ≥ 0},
+    so the distance from a point inside it to its boundary is the distance to the nearest of their planes.
+    """
+    w, b, z = weight.double().numpy(), bias.double().numpy(), x.flatten(1).double().numpy()
+    logits = z @ w.T + b
+    out = []
+    for row, f in zip(z, logits):
+        i = int(np.argmax(f))
+        out.append(min(abs(f[i] - f[j]) / np.linalg.norm(w[i] - w[j]) for j in range(len(w)) if j != i))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("class_chunk", [None, 1, 3])
+def test_linearised_robustness_of_multiclass_linear_model_is_the_exact_boundary_distance(class_chunk):
+    """The minimum over all classes, in any chunking, is the exact distance to the nearest decision boundary."""
     g = torch.Generator().manual_seed(1)
-    weight, bias = torch.randn(5, D, generator=g), torch.randn(5, generator=g)
+    weight, bias = torch.randn(7, D, generator=g), torch.randn(7, generator=g)
     x = torch.rand(32, *SHAPE, generator=g)
-    top2 = (x.flatten(1) @ weight.T + bias).topk(2, dim=1).indices
-    rho = linearised_robustness(_linear(weight, bias), x)
-    torch.testing.assert_close(rho, _exact_pair_distance(weight, bias, x, top2[:, 0], top2[:, 1]),
-                               rtol=1e-5, atol=1e-6)
+    rho = linearised_robustness(_linear(weight, bias), x, class_chunk=class_chunk)
+    torch.testing.assert_close(rho, _exact_boundary_distance(weight, bias, x), rtol=1e-5, atol=1e-6)
+
+
+def test_linearised_robustness_takes_a_closer_class_than_the_runner_up():
+    """Class 0 wins (logit 0); class 2 is the runner-up (logit −0.5, its plane 0.5 away along a unit normal), but
+    class 1's plane (logit −1, a normal of length 100) is only 0.01 away: ρ̃ = 0.01, and a step of ρ̃ along that
+    normal lands on the boundary between 0 and 1 (a little further flips the prediction to class 1)."""
+    e = torch.eye(D)
+    weight = torch.stack([torch.zeros(D), 100 * e[0], e[1]])
+    bias = torch.tensor([0.0, -1.0, -0.5])
+    x = torch.zeros(1, *SHAPE)
+    model = _linear(weight, bias)
+    rho = linearised_robustness(model, x)
+    torch.testing.assert_close(rho, torch.tensor([0.01]))
+    with torch.no_grad():
+        on_boundary = model(x + rho.item() * e[0].view(1, *SHAPE))
+        beyond = model(x + 1.01 * rho.item() * e[0].view(1, *SHAPE))
+    torch.testing.assert_close(on_boundary[0, 0], on_boundary[0, 1])
+    assert beyond.argmax(1).item() == 1
+
+
+def _brute_force_linearised_robustness(model, x) -> torch.Tensor:
+    """min over j ≠ i of (Ψᵢ − Ψⱼ)/‖∇(Ψᵢ − Ψⱼ)‖, with one backward pass per class (the reference)."""
+    x = x.clone().requires_grad_(True)
+    logits = model(x)
+    i = logits.argmax(1)
+    rows = torch.arange(len(x))
+    best = torch.full((len(x),), math.inf)
+    for j in range(logits.shape[1]):
+        margin = logits[rows, i] - logits[:, j]
+        (grad,) = torch.autograd.grad(margin.sum(), x, retain_graph=True)
+        ratio = margin.detach() / grad.flatten(1).norm(dim=1)
+        best = torch.minimum(best, torch.where(i == j, math.inf, ratio))
+    return best
+
+
+@pytest.mark.parametrize("class_chunk", [None, 1, 4])
+def test_linearised_robustness_of_a_network_equals_the_brute_force_minimum_over_classes(class_chunk):
+    """A ResNet with BatchNorm (eval mode) and 10 classes: the batched per-class gradients, in chunks of any
+    size, give the minimum that one backward per class gives."""
+    from robinterp.models.architectures import build_model
+
+    torch.manual_seed(3)
+    model = build_model("resnet_small", 10, 1, [0.5], [0.25]).eval()
+    x = torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(4))
+    expected = _brute_force_linearised_robustness(model, x)
+    torch.testing.assert_close(linearised_robustness(model, x, class_chunk=class_chunk), expected,
+                               rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="^class_chunk:"):
+        linearised_robustness(model, x, class_chunk=0)
 
 
 def test_linearised_robustness_is_invariant_to_scaling_the_logits_and_restores_the_mode():
@@ -138,6 +204,25 @@ def test_boundary_distance_rejects_bad_settings(kwargs, field):
     settings = dict(eps_max=0.5, steps=3, step_size_ratio=0.5, bisection_steps=2) | kwargs
     with pytest.raises(ValueError, match=f"^{field}:"):
         boundary_distance(model, x, y, **settings)
+
+
+def test_a_bisection_whose_attacks_cannot_reach_their_eps_is_refused():
+    """Each attack runs ``steps`` steps of ``step_size_ratio``·ε: fewer than ε in all is refused, by the function and
+    by the settings the workflow builds at start-up, naming the key and the fix; exactly ε is accepted."""
+    from robinterp.analysis.settings import EtmannSettings
+
+    model, x, y, _, _ = _binary_inside_box(2, seed=5)
+    message = ("step_size_ratio: 3 steps of 0.25·ε travel at most 0.75·ε < ε, so the attack cannot reach its budget; "
+               "raise steps to ≥ 4 or step_size_ratio to ≥ 0.334")
+    with pytest.raises(ValueError) as info:
+        boundary_distance(model, x, y, eps_max=0.5, steps=3, step_size_ratio=0.25, bisection_steps=2)
+    assert str(info.value) == message
+    settings = dict(n_images=2, batch_size=2, eps_max=0.5, steps=3, step_size_ratio=0.25, bisection_steps=2)
+    with pytest.raises(ValueError) as info:
+        EtmannSettings(**settings)
+    assert str(info.value) == message
+    EtmannSettings(**{**settings, "step_size_ratio": 1 / 3})
+    boundary_distance(model, x, y, eps_max=0.5, steps=4, step_size_ratio=0.25, bisection_steps=1)
 
 
 def _tiny_cnn() -> Classifier:

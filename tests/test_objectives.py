@@ -268,9 +268,11 @@ def test_int_loss_matches_cam_discrepancy_by_hand(cls, adversarial_ce):
     model = _cam_model().train()
     x, y = _batch(5, (1, 8, 8), torch.float64)
     shard, lam = slice(1, 5), 0.3
-    at_start = AttackSpec("linf", eps=0.2, step_size=0.05, steps=0, random_start=False)  # x′ = the random start
-    loss, logits = cls(weight=lam, adversarial_ce=adversarial_ce)(_ctx(model, seed=6, attack=at_start), x, y, shard)
-    x_adv = LinfThreat(0.2, 0.05).random_perturb(x, _gen(6))[shard]
+    attack = AttackSpec("linf", eps=0.2, step_size=0.1, steps=2, random_start=False)
+    objective = cls(weight=lam, adversarial_ce=adversarial_ce)
+    x_adv = objective.perturb(_ctx(model, seed=6, attack=attack), x, y, shard)  # the same generator: the same x′
+    assert model.training and (x_adv - x[shard]).abs().max() <= 0.2 + 1e-12
+    loss, logits = objective(_ctx(model, seed=6, attack=attack), x, y, shard)
     torch.testing.assert_close(loss, _hand_int_loss(model, x[shard], x_adv, y[shard], lam, adversarial_ce))
     torch.testing.assert_close(logits, model(x_adv if adversarial_ce else x[shard]))
     assert model.training  # restored after the inner maximisation
@@ -280,8 +282,8 @@ def test_int_attack_maximises_the_whole_objective_and_int2_only_the_cross_entrop
     model = _cam_model().train()
     x, y = _batch(4, (1, 8, 8), torch.float64)
     shard, lam = slice(0, 4), 0.5
-    attack = AttackSpec("linf", eps=0.1, step_size=0.03, steps=3, random_start=False)
-    start = LinfThreat(0.1, 0.03).random_perturb(x, _gen(8))[shard]
+    attack = AttackSpec("linf", eps=0.1, step_size=0.04, steps=3, random_start=False)
+    start = LinfThreat(0.1, 0.04).random_perturb(x, _gen(8))[shard]
     x_int = Int(weight=lam, adversarial_ce=True).perturb(_ctx(model, seed=8, attack=attack), x, y, shard)
     x_int2 = Int2(weight=lam).perturb(_ctx(model, seed=8, attack=attack), x, y, shard)
     assert model.training

@@ -42,8 +42,8 @@ def _trained_every_parameter(state, seed=0) -> bool:
 def _settings(**overrides):
     base = dict(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4,
                 lr_schedule="cosine", cosine_t_max=3, val_size=80, selection="mean_clean_adv",
-                val_attack=AttackSpec("l2", 2.0, 0.5, 2),
-                attack=AttackSpec("l2", 2.0, 0.5, 2, random_start=True), log_every=100)
+                val_attack=AttackSpec("l2", 2.0, 1.0, 2),
+                attack=AttackSpec("l2", 2.0, 1.0, 2, random_start=True), log_every=100)
     return TrainSettings(**{**base, **overrides})
 
 

@@ -8,6 +8,8 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
+from robinterp.analysis.settings import EtmannSettings
+from robinterp.attacks.settings import CurveSettings
 from robinterp.attacks.spec import AttackSpec, accuracy_metric_names
 from robinterp.base.config import from_dict
 
@@ -181,9 +183,17 @@ def config_attacks():
 
 
 def check_attacks():
-    """Build every attack as the jobs will, so that settings which do not fit together stop the run now."""
+    """Build every attack as the jobs will, so that settings which do not fit together stop the run now.
+
+    That includes every point of each robustness curve and the attacks of Etmann's bisection
+    (steps x step_size must reach each attack's eps).
+    """
     for where, attack in config_attacks():
         from_dict(AttackSpec, attack, where)
+    for name, spec in DATASETS.items():
+        for curve, c in spec["curves"]["attacks"].items():
+            from_dict(CurveSettings, c, f"datasets.{name}.curves.attacks.{curve}")
+        from_dict(EtmannSettings, spec["etmann"], f"datasets.{name}.etmann")
 
 
 def as_json(obj):

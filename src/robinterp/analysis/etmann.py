@@ -5,10 +5,9 @@ maps better aligned with the image. Per image x with predicted class i:
 
 - alignment α(x) = |⟨x, ∇ₓΨᵢ(x)⟩| / (‖x‖₂ ‖∇ₓΨᵢ(x)‖₂), Ψ the logits
   (:func:`robinterp.attribution.metrics.alignment`, reused here);
-- linearised robustness ρ̃(x) = (Ψᵢ(x) − Ψⱼ(x)) / ‖∇ₓΨᵢ(x) − ∇ₓΨⱼ(x)‖₂ with j the
-  runner-up class (:func:`linearised_robustness`, their Definition 4): the distance to
-  the boundary between i and j of the model linearised at x, exact for an affine
-  binary classifier;
+- linearised robustness ρ̃(x) = min over j ≠ i of (Ψᵢ(x) − Ψⱼ(x)) / ‖∇ₓΨᵢ(x) − ∇ₓΨⱼ(x)‖₂
+  (:func:`linearised_robustness`, their Definition 4): the distance to the decision
+  boundary of the model linearised at x, exact for an affine multi-class classifier;
 - robustness ρ(x), the L2 distance to the decision boundary, estimated from above by
   the smallest budget at which an attack flips the prediction
   (:func:`boundary_distance`: bisection over ε of our PGD-L2; Etmann et al. used the
@@ -32,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from robinterp.attacks.pgd import pgd_attack
+from robinterp.attacks.spec import check_reach
 from robinterp.attacks.threats import L2Threat
 from robinterp.attribution.metrics import alignment
 from robinterp.data.batches import split_batches
@@ -46,39 +46,68 @@ ANALYSIS_KEYS = ("alignment", "linearised_robustness", "boundary_distance", "cor
 SUMMARY_KEYS = ("median_alignment", "median_linearised_robustness", "median_boundary_distance")
 
 
-def linearised_robustness(model: nn.Module, x: torch.Tensor, amp: bool = False) -> torch.Tensor:
+def linearised_robustness(model: nn.Module, x: torch.Tensor, amp: bool = False, *,
+                           class_chunk: int | None = None) -> torch.Tensor:
     """Linearised robustness ρ̃(x) of each image (Etmann et al. 2019, Definition 4).
 
-    ρ̃(x) = (Ψᵢ(x) − Ψⱼ(x)) / ‖∇ₓΨᵢ(x) − ∇ₓΨⱼ(x)‖₂ with Ψ the logits, i the predicted
-    class and j the runner-up (second-largest logit); the gradient is taken in pixel
-    space (images in [0, 1]) in one backward pass of Ψᵢ − Ψⱼ. It is the L2 distance from x
-    to the hyperplane where the first-order Taylor expansions of Ψᵢ and Ψⱼ at x are equal:
-    exact for an affine two-class model. (Taking the minimum over all j ≠ i instead, as
-    DeepFool does, would make it exact for affine multi-class models; the runner-up is
-    Etmann et al.'s wording.) The box [0, 1] is ignored.
+    ρ̃(x) = min over j ≠ i of (Ψᵢ(x) − Ψⱼ(x)) / ‖∇ₓΨᵢ(x) − ∇ₓΨⱼ(x)‖₂, with Ψ the logits and
+    i the predicted class: the L2 distance from x to the nearest of the hyperplanes where
+    the first-order Taylor expansions of Ψᵢ and of some other Ψⱼ at x are equal, i.e. to
+    the decision boundary of the model linearised at x (the step DeepFool takes,
+    Moosavi-Dezfooli et al. 2016). It is exact for an affine multi-class model, whose
+    region of class i is an intersection of half-spaces: the distance from a point inside
+    to the boundary is the distance to the nearest of their hyperplanes. The minimum runs
+    over all classes, not only the runner-up (second-largest logit): a class with a
+    smaller logit but a much steeper difference of gradients can be closer. The box
+    [0, 1] is ignored; gradients are taken in pixel space (images in [0, 1]).
+
+    The gradients ∇ₓ(Ψᵢ − Ψⱼ) of all classes j come from one forward pass and one
+    batched backward per chunk of ``class_chunk`` classes
+    (``torch.autograd.grad(..., is_grads_batched=True)``), on ``x``'s device; a chunk
+    holds ``class_chunk`` × B gradients of the size of ``x``.
 
     Args:
         model: classifier taking images in [0, 1] with at least two outputs; run in eval
             mode (its mode is restored afterwards).
         x: images (B, C, H, W).
         amp: compute the forward pass in bfloat16 autocast (the gradient is then bf16-accurate).
+        class_chunk: classes whose gradients one batched backward computes (≥ 1); None: all
+            classes at once. Memory grows with ``class_chunk`` × B × C·H·W (Small ImageNet's
+            150 classes at 128×128: choose a chunk that fits the device).
 
     Returns:
         ρ̃ per image (B,), ≥ 0, float32, detached.
     """
     if x.dim() != 4:
         raise ValueError(f"x: expected images (B, C, H, W), got shape {tuple(x.shape)}")
+    if class_chunk is not None and class_chunk < 1:
+        raise ValueError(f"class_chunk: must be at least 1 (or None: all classes at once), got {class_chunk}")
     x = x.detach().clone().requires_grad_(True)
     with model_mode(model, False), torch.enable_grad():
         with autocast(x.device, amp):
             logits = model(x)
         logits = logits.float()
-        if logits.shape[1] < 2:
-            raise ValueError(f"model: needs at least two outputs, has {logits.shape[1]}")
-        top2 = logits.topk(2, dim=1).values
-        margin = top2[:, 0] - top2[:, 1]
-        (grad,) = torch.autograd.grad(margin.sum(), x)
-    return (margin.detach() / (grad.flatten(1).norm(dim=1) + _TINY)).float()
+        n_classes = logits.shape[1]
+        if n_classes < 2:
+            raise ValueError(f"model: needs at least two outputs, has {n_classes}")
+        top = logits.argmax(dim=1)
+        batch = torch.arange(x.shape[0], device=x.device)
+        margins = (logits[batch, top].unsqueeze(1) - logits).detach()  # (B, K): Ψᵢ − Ψⱼ
+        step = n_classes if class_chunk is None else class_chunk
+        rho = torch.full((x.shape[0],), math.inf, device=x.device)
+        for start in range(0, n_classes, step):
+            classes = torch.arange(start, min(start + step, n_classes), device=x.device)
+            # grad_outputs[c] = e_i − e_j for j = classes[c]: its vector-Jacobian product is ∇ₓ(Ψᵢ − Ψⱼ)
+            outputs = torch.zeros(len(classes), *logits.shape, device=x.device)
+            outputs[:, batch, top] = 1.0
+            outputs[torch.arange(len(classes), device=x.device).unsqueeze(1), batch, classes.unsqueeze(1)] -= 1.0
+            (grads,) = torch.autograd.grad(logits, x, grad_outputs=outputs, is_grads_batched=True,
+                                           retain_graph=start + step < n_classes)
+            norms = grads.flatten(2).norm(dim=2)  # (chunk, B)
+            ratio = margins[:, classes].T / (norms + _TINY)
+            ratio = torch.where(classes.unsqueeze(1) == top.unsqueeze(0), math.inf, ratio)  # j = i is no boundary
+            rho = torch.minimum(rho, ratio.amin(dim=0))
+    return rho.float()
 
 
 def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max: float, steps: int,
@@ -105,7 +134,9 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         y: true labels (B,).
         eps_max: the largest L2 budget tried (> 0).
         steps: PGD iterations per attack.
-        step_size_ratio: PGD step size divided by ε (e.g. 2.5/``steps``, Madry's rule).
+        step_size_ratio: PGD step size divided by ε (e.g. 2.5/``steps``, Madry's rule); ``steps`` ×
+            ``step_size_ratio`` ≥ 1, so that every attack of the bisection can reach its ε
+            (:func:`robinterp.attacks.spec.check_reach`).
         bisection_steps: halvings of each interval (≥ 0).
         generator: source of the random starts.
         random_start: start each PGD from a random point of the ε-sphere.
@@ -120,6 +151,7 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         raise ValueError(f"steps: must be at least 1, got {steps}")
     if not step_size_ratio > 0:
         raise ValueError(f"step_size_ratio: must be positive, got {step_size_ratio}")
+    check_reach(steps, step_size_ratio, 1.0, key="step_size_ratio", step_key="step_size_ratio", unit="·ε")
     if bisection_steps < 0:
         raise ValueError(f"bisection_steps: must be at least 0, got {bisection_steps}")
     x, y = x.detach(), y.detach()
@@ -152,7 +184,7 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
 def per_image_analysis(model: nn.Module, split: Split, indices: np.ndarray | None = None, *, batch_size: int,
                        device: torch.device, eps_max: float, steps: int, step_size_ratio: float,
                        bisection_steps: int, seed: int = 0, random_start: bool = False,
-                       amp: bool = False) -> dict[str, np.ndarray]:
+                       amp: bool = False, class_chunk: int | None = None) -> dict[str, np.ndarray]:
     """α(x), ρ̃(x) and the PGD boundary distance of every selected image (Etmann et al. 2019, Figs. 2–5).
 
     Args:
@@ -165,6 +197,7 @@ def per_image_analysis(model: nn.Module, split: Split, indices: np.ndarray | Non
             :func:`boundary_distance`.
         seed: seed of the random starts.
         amp: bfloat16 autocast for the forward passes of ρ̃ and the attacks (α always runs in float32).
+        class_chunk: classes per batched backward of ρ̃ (:func:`linearised_robustness`; None: all).
 
     Returns:
         ``{"alignment": α, "linearised_robustness": ρ̃, "boundary_distance": ρ,
@@ -185,7 +218,8 @@ def per_image_analysis(model: nn.Module, split: Split, indices: np.ndarray | Non
                                      bisection_steps=bisection_steps, generator=generator,
                                      random_start=random_start, amp=amp)
             parts["alignment"].append(alignment(model, x).cpu().numpy())
-            parts["linearised_robustness"].append(linearised_robustness(model, x, amp).cpu().numpy())
+            parts["linearised_robustness"].append(linearised_robustness(model, x, amp, class_chunk=class_chunk)
+                                                 .cpu().numpy())
             parts["boundary_distance"].append(dist.cpu().numpy())
             parts["correct"].append((predicted_class(model, x, amp) == y).cpu().numpy())
     inverse = np.empty_like(order)

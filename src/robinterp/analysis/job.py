@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -18,19 +17,37 @@ from robinterp.base.errors import RobinterpError
 from robinterp.base.io import read_json, save_arrays, write_json
 from robinterp.base.tables import write_table
 from robinterp.data.store import Split
+from robinterp.data.subsets import stratified_order, subset_record
 
 log = logging.getLogger(__name__)
 
 
 def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.device, out_arrays: str | Path,
-           out_summary: str | Path) -> dict[str, float]:
-    """α, ρ̃ and the boundary distance of the first ``s.n_images`` test images: arrays and their summary."""
-    indices = np.arange(min(len(test), s.n_images))
+           out_summary: str | Path) -> dict:
+    """α, ρ̃ and the boundary distance of ``s.n_images`` test images: arrays and their summary.
+
+    The images are the first ``s.n_images`` of the seeded, class-stratified order of the test
+    split (:func:`robinterp.data.subsets.stratified_order` with ``s.seed``; with the config's
+    seed, the evaluation's order, so the subsets are nested), the same for every model.
+
+    Args:
+        model: the classifier.
+        test: the test split.
+        s: the config's ``etmann`` section.
+        device: where to compute.
+        out_arrays: ``.npz`` of :func:`robinterp.analysis.etmann.per_image_analysis`'s arrays plus
+            ``index``, the test-split index of each row.
+        out_summary: JSON of :func:`robinterp.analysis.etmann.summary` plus ``"images"``, the record of
+            the analysed images (:func:`robinterp.data.subsets.subset_record`).
+    """
+    order = stratified_order(test.labels, s.seed)
+    indices = order[:min(len(test), s.n_images)]
     analysis = per_image_analysis(model, test, indices, batch_size=s.batch_size, device=device, eps_max=s.eps_max,
                                   steps=s.steps, step_size_ratio=s.step_size_ratio,
-                                  bisection_steps=s.bisection_steps, seed=s.seed)
-    save_arrays(out_arrays, analysis)
-    result = summary(analysis)
+                                  bisection_steps=s.bisection_steps, seed=s.seed,
+                                  class_chunk=s.class_chunk)
+    save_arrays(out_arrays, {**analysis, "index": indices})
+    result = {**summary(analysis), "images": subset_record(order, s.seed, [len(indices)])}
     write_json(out_summary, result)
     return result
 

@@ -16,7 +16,9 @@ class EvaluationSettings:
     Args:
         batch_size: images per batch.
         attacks: name → attack; each adds the metric ``<name>_accuracy`` to the accuracy table.
-        max_examples: evaluate only the first this many test images (None: all of them).
+        max_examples: evaluate only this many test images (None: all of them): the first of the
+            seeded, class-stratified order of the test split
+            (:func:`robinterp.data.subsets.stratified_order`, seeded by the config's seed).
         amp_bf16: bfloat16 autocast for the forward passes (CUDA).
     """
 
@@ -34,7 +36,9 @@ class CurveSettings:
 
     Args:
         attack: the attack; its ``eps`` sets the ratio step_size/ε kept at every point.
-        eps: the budgets ε ≥ 0 of the curve's points (0 = clean accuracy).
+        eps: the budgets ε ≥ 0 of the curve's points (0 = clean accuracy); the attack at each of
+            them must be able to reach it (checked here, see
+            :meth:`~robinterp.attacks.spec.AttackSpec.at_eps`).
     """
 
     attack: AttackSpec
@@ -42,6 +46,12 @@ class CurveSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "eps", tuple(self.eps))
+        for eps in self.eps:
+            if eps > 0:
+                try:
+                    self.attack.at_eps(eps)  # AttackSpec refuses a point whose steps cannot reach its ε
+                except ValueError as exc:
+                    raise ValueError(f"eps: the point ε = {eps:g}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,8 @@ class CurvesSettings:
     Args:
         batch_size: images per batch.
         attacks: name → curve.
-        max_examples: use only the first this many test images (None: all of them).
+        max_examples: use only this many test images (None: all of them): the first of the
+            evaluation's seeded, class-stratified order.
     """
 
     SCHEMA: ClassVar[str] = "curves"  # its definition in the config schema

@@ -10,6 +10,9 @@ interface (:class:`ThreatModel`).
 Semantics (Madry et al. 2018; MadryLab ``robustness``): L2 step x ← x + σ·g/‖g‖₂
 per example, projection by rescaling δ onto the ε-ball; L∞ step x ← x + σ·sign(g),
 projection by clipping δ to [−ε, ε]; both clamp x to [0, 1] after every step.
+With ``eps=None`` a threat is unconstrained: the set is the whole box [0, 1]^n, the
+projection only clamps, and there is no random start (the synthesis procedures of
+Boychev 2023, whose "ε = 1000" stands for no ball at all).
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ def per_example_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
 
 
+def _no_ball(threat) -> ValueError:
+    return ValueError(f"eps: {type(threat).__name__} with eps None is unconstrained and has no ball to draw a random "
+                      "start from; give a finite eps or start from the centre (random_start false)")
+
+
 class ThreatModel(Protocol):
     """What the ascent loop needs of a constraint set: a step, a projection and a random start."""
 
-    eps: float
+    eps: float | None
     step_size: float
 
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -52,53 +60,64 @@ class ThreatModel(Protocol):
 
 @dataclass(frozen=True)
 class L2Threat:
-    """The L2 ball {x′ : ‖x′ − x‖₂ ≤ ε} ∩ [0, 1]^n around the start point x.
+    """The L2 ball {x′ : ‖x′ − x‖₂ ≤ ε} ∩ [0, 1]^n around the start point x; [0, 1]^n for ε None.
 
     Args:
-        eps: radius ε of the ball.
+        eps: radius ε of the ball (a float, or a tensor broadcasting per example); None:
+            unconstrained, the set is the box [0, 1]^n.
         step_size: length σ of each ascent step (before projection).
     """
 
-    eps: float
-    step_size: float
+    eps: float | torch.Tensor | None
+    step_size: float | torch.Tensor
 
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """One ascent step of length exactly ``step_size`` along the normalised gradient."""
         return x + self.step_size * grad / (per_example_norm(grad) + _TINY)
 
     def project(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
-        """Rescale δ = x − center onto the ε-ball, then clamp to [0, 1]."""
+        """Rescale δ = x − center onto the ε-ball, then clamp to [0, 1] (only clamp for ε None)."""
+        if self.eps is None:
+            return torch.clamp(x, 0.0, 1.0)
         delta = x - center
         scale = torch.clamp(self.eps / (per_example_norm(delta) + _TINY), max=1.0)
         return torch.clamp(center + delta * scale, 0.0, 1.0)
 
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A random point on the ε-sphere around ``center`` (Madry's L2 start), clamped to [0, 1]."""
+        if self.eps is None:
+            raise _no_ball(self)
         noise = torch.randn(center.shape, generator=generator, device=center.device, dtype=center.dtype)
         return torch.clamp(center + self.eps * noise / (per_example_norm(noise) + _TINY), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class LinfThreat:
-    """The L∞ ball {x′ : ‖x′ − x‖∞ ≤ ε} ∩ [0, 1]^n around the start point x.
+    """The L∞ ball {x′ : ‖x′ − x‖∞ ≤ ε} ∩ [0, 1]^n around the start point x; [0, 1]^n for ε None.
 
     Args:
-        eps: radius ε of the ball (per pixel).
+        eps: radius ε of the ball (per pixel); None: unconstrained, the set is the box [0, 1]^n.
         step_size: size σ of each signed-gradient step.
     """
 
-    eps: float
+    eps: float | None
     step_size: float
 
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """One ascent step: every coordinate moves by ``step_size`` along the sign of the gradient."""
         return x + self.step_size * grad.sign()
 
     def project(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+        """Clip δ = x − center to [−ε, ε], then clamp to [0, 1] (only clamp for ε None)."""
+        if self.eps is None:
+            return torch.clamp(x, 0.0, 1.0)
         delta = torch.clamp(x - center, -self.eps, self.eps)
         return torch.clamp(center + delta, 0.0, 1.0)
 
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A uniform random point of the ε-cube around ``center``, clamped to [0, 1]."""
+        if self.eps is None:
+            raise _no_ball(self)
         u = torch.rand(center.shape, generator=generator, device=center.device, dtype=center.dtype)
         return torch.clamp(center + (2 * u - 1) * self.eps, 0.0, 1.0)
 
@@ -142,8 +161,8 @@ class MomentumLinfThreat:
         return self.base.random_perturb(center, generator)
 
 
-def make_threat(norm: str, eps: float, step_size: float) -> ThreatModel:
-    """Build a threat model from its config name (``"l2"`` or ``"linf"``)."""
+def make_threat(norm: str, eps: float | None, step_size: float) -> ThreatModel:
+    """Build a threat model from its config name (``"l2"`` or ``"linf"``); ``eps`` None: unconstrained."""
     if norm == "l2":
         return L2Threat(eps, step_size)
     if norm == "linf":

@@ -41,6 +41,8 @@ STREAMS: dict[str, Stream] = {
     "inversion_noise": Stream(1000, 1, "the noise images inversion 2 starts from"),
     "visualisation": Stream(1000, 2, "the noise and test images feature visualisation starts from"),
     "real_data": Stream(1000, 3, "the training images of the FID table's real-data row"),
+    "test_subset": Stream(1000, 4, "the class-stratified order of the test images whose prefixes are the "
+                                   "evaluation, curve and Etmann subsets"),
 }
 
 

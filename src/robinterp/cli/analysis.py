@@ -9,7 +9,7 @@ from robinterp.cli.arguments import add_model_job, add_outputs, add_settings, lo
 
 def register(add) -> None:
     sp = add("plot-robustness-curves", cmd_plot_robustness_curves, "robustness curves, one line per method")
-    sp.add_argument("--curves", nargs="+", required=True, help="MODEL=curves.json ...")
+    sp.add_argument("--curves", nargs="+", required=True, help="MODEL=curves.json ... (robustness-curves' output)")
     sp.add_argument("--title", required=True)
     add_outputs(sp)
 
@@ -40,8 +40,8 @@ def cmd_plot_robustness_curves(args) -> None:
     from robinterp.analysis.figures import plot_robustness_curves
     from robinterp.base.io import read_json
 
-    plot_robustness_curves({m: read_json(p) for m, p in pairs(args.curves, "--curves").items()}, args.title,
-                           args.out)
+    plot_robustness_curves({m: read_json(p)["curves"] for m, p in pairs(args.curves, "--curves").items()},
+                           args.title, args.out)
 
 
 def cmd_etmann(args) -> None:

@@ -11,14 +11,14 @@ def register(add) -> None:
     sp = add("evaluate", cmd_evaluate, "clean and adversarial test accuracy of one model")
     add_model_job(sp)
     add_settings(sp, "evaluation", "evaluation")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--out", required=True, type=Path, help="metrics JSON")
+    sp.add_argument("--seed", type=int, default=0, help="the config seed: the test images' order and attack starts")
+    sp.add_argument("--out", required=True, type=Path, help="metrics JSON, with the evaluated images under 'images'")
 
     sp = add("robustness-curves", cmd_robustness_curves, "accuracy against ε under each configured attack")
     add_model_job(sp)
     add_settings(sp, "curves", "curves")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--out", required=True, type=Path, help="JSON: attack → [{eps, accuracy}]")
+    sp.add_argument("--seed", type=int, default=0, help="the config seed: the test images' order and attack starts")
+    sp.add_argument("--out", required=True, type=Path, help="JSON: {curves: attack → [{eps, accuracy}], images}")
 
 
 def cmd_evaluate(args) -> None:

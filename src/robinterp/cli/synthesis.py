@@ -208,7 +208,8 @@ def cmd_plot_seeds(args) -> None:
 
 
 def _ascent(a) -> str:
-    return f"{a.norm.upper()} ε={a.eps:g}, σ={a.step_size:g}, {a.steps} steps"
+    budget = "unconstrained" if a.eps is None else f"ε={a.eps:g}"
+    return f"{a.norm.upper()} {budget}, σ={a.step_size:g}, {a.steps} steps"
 
 
 def cmd_plot_generation(args) -> None:

@@ -60,6 +60,24 @@ def split_batches(split: Split, indices: np.ndarray, batch_size: int, device: to
         yield load_batch(split, idx, device, channels_last)
 
 
+def ordered_batches(split: Split, indices: np.ndarray, batch_size: int,
+                    device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images, labels) of ``split[indices]`` in exactly the order of ``indices``, ``batch_size`` at a time.
+
+    Unlike :func:`split_batches`, which sorts each batch, the k-th image yielded is
+    ``split[indices[k]]``, so the first m images yielded are the first m of ``indices``
+    (the subsets of :mod:`robinterp.data.subsets` are prefixes of an order). Each batch is
+    still read in sorted order (kinder to memory-mapped files) and then put back in order.
+    """
+    indices = np.asarray(indices)
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start:start + batch_size]
+        order = np.argsort(idx, kind="stable")
+        x, y = load_batch(split, idx[order], device)
+        back = torch.from_numpy(np.argsort(order, kind="stable")).to(device)
+        yield x[back], y[back]
+
+
 def load_batch(split: Split, idx: np.ndarray, device: torch.device,
                channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (float, [0, 1]) and labels (int64) of ``split[idx]`` on ``device``."""
