@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from robinterp.attacks.spec import AttackSpec
 from robinterp.data.batches import Augmentation
+from robinterp.training.schedules import warmup_eps
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,14 @@ class TrainSettings:
             ``{"name": ..., <its settings>}`` for the other seeds' methods (``sgt``,
             ``asgt``, ``int``, ``int2``, ``gradnorm``; see :mod:`robinterp.training.objectives`);
             ``None`` = adversarial training with ``attack``, or standard training without.
+        eps_warmup_start, eps_warmup_end: the ε warm-up of the training attack
+            (:func:`robinterp.training.schedules.warmup_eps`): ε = 0 up to global
+            optimisation step ``eps_warmup_start``, then linear to the full ε at
+            step ``eps_warmup_end`` (steps counted across epochs from 0). The step
+            size keeps its ratio to ε (:meth:`~robinterp.attacks.spec.AttackSpec.at_eps`);
+            at ε = 0 the objectives train on the clean images and skip the attack.
+            Both ``None`` (the default) = no warm-up; no effect without ``attack``.
+            Boopathy et al.'s code: 5,000 and 70,000 (CIFAR-10), 2,000 and 10,000 (MNIST).
         attack_in_train_mode: attack with BatchNorm in train mode (author's code).
         amp_bf16: bfloat16 autocast on CUDA.
         channels_last: channels-last memory format on CUDA.
@@ -56,6 +65,8 @@ class TrainSettings:
     val_attack: AttackSpec | None = None
     attack: AttackSpec | None = None
     objective: dict | None = None
+    eps_warmup_start: int | None = None
+    eps_warmup_end: int | None = None
     attack_in_train_mode: bool = False
     amp_bf16: bool = False
     channels_last: bool = False
@@ -66,7 +77,31 @@ class TrainSettings:
             raise ValueError("selection 'mean_clean_adv' needs val_attack")
         if self.selection != "last" and self.val_size <= 0:
             raise ValueError(f"selection {self.selection!r} needs val_size > 0")
+        if (self.eps_warmup_start is None) != (self.eps_warmup_end is None):
+            raise ValueError("eps_warmup_start and eps_warmup_end go together: set both, or neither")
+        if self.eps_warmup_end is not None and self.eps_warmup_end < self.eps_warmup_start:
+            raise ValueError(f"eps_warmup_end ({self.eps_warmup_end}) must be >= eps_warmup_start "
+                             f"({self.eps_warmup_start})")
         self.training_objective()  # a bad objective section fails here, naming its key
+
+    @property
+    def eps_warmup(self) -> bool:
+        """Whether the training attack's ε is warmed up (a warm-up is configured and there is an attack)."""
+        return self.attack is not None and self.eps_warmup_end is not None
+
+    def attack_at(self, step: int) -> AttackSpec | None:
+        """The training attack at global optimisation step ``step``: ``attack`` at the warm-up's ε_t.
+
+        Without a warm-up, ``attack`` itself. During it, ``attack.at_eps(ε_t)``: the
+        step size scales with ε (σ_t = σ·ε_t/ε), so the steps reach the smaller ball as
+        they reach the full one (Boopathy et al.'s code keeps σ fixed instead); at
+        ε_t = 0 it is an attack that does not move the image (ε = σ = 0), which the
+        objectives skip (:func:`robinterp.training.step.adversarial_examples`).
+        """
+        if not self.eps_warmup:
+            return self.attack
+        eps = warmup_eps(self.attack.eps, step, self.eps_warmup_start, self.eps_warmup_end)
+        return self.attack if eps == self.attack.eps else self.attack.at_eps(eps)
 
     def training_objective(self):
         """The :mod:`robinterp.training.objectives` object of ``objective`` (and ``attack``)."""
