@@ -17,7 +17,7 @@ from robinterp.training.preemption import StopRequest
 from robinterp.training.settings import TrainSettings
 from robinterp.training import loop as loop_module
 from robinterp.training.loop import history_csv, train, train_val_indices
-from robinterp.training.schedules import warmup_eps
+from robinterp.training.schedules import stepped_lr_factor, warmup_eps
 
 CPU = torch.device("cpu")
 
@@ -255,30 +255,43 @@ def test_the_step_size_keeps_its_ratio_to_eps_during_the_warmup():
         _settings(eps_warmup_start=7, eps_warmup_end=2)
 
 
-def test_the_loop_attacks_at_the_warmup_eps_of_each_global_step(digits, tmp_path, monkeypatch):
-    """Steps are counted across epochs (5 batches per epoch here): the ramp from step 2 to 7 crosses the boundary."""
-    seen = []
-    real = loop_module.StepContext
+def test_the_loop_attacks_at_the_warmup_eps_and_steps_at_the_stepped_lr_of_each_global_step(digits, tmp_path,
+                                                                                            monkeypatch):
+    """Steps are counted across epochs (5 batches per epoch here): the ε ramp from step 2 to 7 and the lr milestones
+    3 and 6 cross the epoch boundary."""
+    seen, lrs = [], []
+    real_context, real_optimizer = loop_module.StepContext, loop_module.make_optimizer
 
-    def recording(net, model, generator, attack, *args):
+    def recording_context(net, model, generator, attack, *args):
         seen.append((attack.eps, attack.step_size))
-        return real(net, model, generator, attack, *args)
+        return real_context(net, model, generator, attack, *args)
 
-    monkeypatch.setattr(loop_module, "StepContext", recording)
-    settings = _settings(epochs=2, eps_warmup_start=2, eps_warmup_end=7, selection="clean", val_attack=None)
+    def recording_optimizer(model, s):
+        optimizer = real_optimizer(model, s)
+        optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
+        return optimizer
+
+    monkeypatch.setattr(loop_module, "StepContext", recording_context)
+    monkeypatch.setattr(loop_module, "make_optimizer", recording_optimizer)
+    settings = _settings(epochs=2, eps_warmup_start=2, eps_warmup_end=7, lr_schedule="steps", lr_milestones=[3, 6],
+                         lr_gamma=0.5, selection="clean", val_attack=None)
     result = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "w.pt")
     assert [eps for eps, _ in seen] == [0.0, 0.0, 0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0]
     assert [sigma for _, sigma in seen] == [0.5 * eps / 2.0 for eps, _ in seen]
-    assert [h["train_eps"] for h in result.history] == [0.0, 1.2]  # ε at each epoch's first step
+    assert lrs == [0.05] * 4 + [0.025] * 3 + [0.0125] * 3  # steps 0-3, 4-6, 7-9
+    assert [h["train_eps"] for h in result.history] == [0.0, 1.2]  # ε at each epoch's first step (0, 5)
+    assert [h["lr"] for h in result.history] == [0.05, 0.025]  # lr at each epoch's first step
     assert history_csv(result.history).splitlines()[0].startswith("epoch,lr,train_eps,train_loss")
 
 
-WARMUP = dict(epochs=2, eps_warmup_start=3, eps_warmup_end=8, selection="clean", val_attack=None)
+WARMUP = dict(epochs=2, eps_warmup_start=3, eps_warmup_end=8, lr_schedule="steps", lr_milestones=[4, 6],
+              selection="clean", val_attack=None)
 
 
 @pytest.fixture(scope="module")
 def warmup_run(digits, tmp_path_factory):
-    """An uninterrupted 2-epoch run whose ε warm-up (steps 3 to 8 of 10) crosses the epoch boundary."""
+    """An uninterrupted 2-epoch run whose ε warm-up (steps 3 to 8 of 10) and lr steps (after steps 4 and 6) cross the
+    epoch boundary."""
     return train(_model(), digits, _settings(**WARMUP), seed=4, device=CPU,
                  checkpoint_path=tmp_path_factory.mktemp("warmup") / "full.pt")
 
@@ -286,8 +299,9 @@ def warmup_run(digits, tmp_path_factory):
 @pytest.mark.parametrize("stop_at", ["epoch", 7], ids=["after-epoch-1", "signal-epoch-2-batch-2"])
 def test_a_run_resumed_during_the_warmup_is_bitwise_equal_to_an_uninterrupted_one(digits, tmp_path, warmup_run,
                                                                                    stop_at):
-    """The run stops after epoch 1 (step 5, ε ramping), or on SIGTERM after the 2nd batch of epoch 2 (step 6), and is
-    resumed from its checkpoint: the same weights and history as the uninterrupted run."""
+    """The run stops after epoch 1 (step 5, ε ramping, the first lr step taken), or on SIGTERM after the 2nd batch of
+    epoch 2 (step 6, the second lr step next), and is resumed from its checkpoint: the same weights and history as
+    the uninterrupted run."""
     settings = _settings(**WARMUP)
     ckpt = tmp_path / "stopped.pt"
     if stop_at == "epoch":
@@ -326,3 +340,27 @@ def test_steps_at_eps_zero_are_clean_image_training(digits, tmp_path, standard_r
                  device=CPU, checkpoint_path=tmp_path / "warm.pt")
     for key, value in standard_run.best_state.items():
         assert torch.equal(value, warm.best_state[key]), key
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stepped learning rate
+
+
+def _boopathy_lr_val(step):
+    """Boopathy et al.'s CIFAR-10 learning rate, as their train.py writes it (``lr_val``)."""
+    if step <= 40000:
+        return 0.001
+    elif step <= 60000:
+        return 0.0001
+    else:
+        return 0.00001
+
+
+def test_stepped_lr_is_the_reference_schedule_at_every_chosen_step():
+    for t in [0, 1, 39999, 40000, 40001, 50000, 60000, 60001, 70000, 10**6]:
+        assert 1e-3 * stepped_lr_factor(t, (40000, 60000), 0.1) == pytest.approx(_boopathy_lr_val(t), rel=1e-15), t
+    assert [stepped_lr_factor(t, (3,), 0.5) for t in (0, 3, 4)] == [1.0, 1.0, 0.5]
+    with pytest.raises(ValueError, match="needs lr_milestones"):
+        _settings(lr_schedule="steps")
+    with pytest.raises(ValueError, match="must increase strictly"):
+        _settings(lr_schedule="steps", lr_milestones=[6, 3])

@@ -9,7 +9,9 @@ weights by the configured rule, and write a resumable checkpoint atomically.
 The training attack's ε may be warmed up (``eps_warmup_start``/``eps_warmup_end``,
 :mod:`robinterp.training.schedules`): its value at each batch is a function of the
 global optimisation step, (epoch − 1)·batches per epoch + batch, which the
-checkpoint determines, so resumed runs repeat it exactly.
+checkpoint determines, so resumed runs repeat it exactly. So is the learning
+rate of the ``"steps"`` schedule (the scheduler steps after every optimiser step;
+the other schedules step after every epoch).
 
 Every random choice (initialisation, shuffling, augmentation, attack starts)
 comes from generators seeded by (seed, epoch), so a run killed after any epoch
@@ -48,7 +50,7 @@ from robinterp.base.io import save_torch
 from robinterp.base.seeds import stream_seed
 from robinterp.training.step import StepContext
 from robinterp.training.preemption import StopRequest
-from robinterp.training.schedules import optimisation_step
+from robinterp.training.schedules import optimisation_step, stepped_lr_factor
 from robinterp.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,23 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, s: TrainSettings):
+    """The learning-rate scheduler: stepped once per epoch, except ``"steps"``, stepped after every optimiser step.
+
+    ``"steps"`` is a :class:`~torch.optim.lr_scheduler.LambdaLR` of the global step (its counter counts the
+    optimiser steps taken and is checkpointed with it), so the rate at every step is ``lr`` times
+    :func:`~robinterp.training.schedules.stepped_lr_factor` of that step, never a product accumulated over steps.
+    """
     if s.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.cosine_t_max or s.epochs)
+    if s.lr_schedule == "steps":
+        milestones, gamma = s.lr_milestones, s.lr_gamma
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: stepped_lr_factor(step, milestones, gamma))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def steps_lr_per_batch(s: TrainSettings) -> bool:
+    """Whether the scheduler steps after every optimiser step (``"steps"``) rather than after every epoch."""
+    return s.lr_schedule == "steps"
 
 
 def selection_score(selection: str, clean: float, adv: float | None, epoch: int) -> float:
@@ -170,6 +186,8 @@ class _Loop:
             if s.grad_clip_value is not None:
                 nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
             self.optimizer.step()
+            if steps_lr_per_batch(s):
+                self.scheduler.step()  # before a mid-epoch checkpoint, which records the scheduler's counter
             totals += stats[:3]
             loss_mean, acc, seen = totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item(), \
                 totals[2].item()
@@ -248,11 +266,13 @@ def resume_key(s: TrainSettings, seed: int) -> str:
 
     ``epochs`` is left out (a finished run can be extended), except through the
     cosine schedule's period when that defaults to ``epochs``; ``log_every`` is left out too,
-    and so are the ε warm-up's keys where there is none (so checkpoints written before
-    those keys existed still resume).
+    and so are the ε warm-up's keys where there is none, and the milestones and γ where the
+    schedule is not ``"steps"`` (so checkpoints written before those keys existed still resume).
     """
     settings = asdict(s)
-    for key in ("epochs", "log_every") + (() if s.eps_warmup else ("eps_warmup_start", "eps_warmup_end")):
+    unused = (() if s.eps_warmup else ("eps_warmup_start", "eps_warmup_end")) + \
+        (() if s.lr_schedule == "steps" else ("lr_milestones", "lr_gamma"))
+    for key in ("epochs", "log_every") + unused:
         settings.pop(key)
     if s.lr_schedule == "cosine":
         settings["cosine_t_max"] = s.cosine_t_max or s.epochs
@@ -308,10 +328,14 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     for epoch in range(loop.completed_epoch + 1, s.epochs + 1):
         state = partial if partial is not None and partial.epoch == epoch else _EpochState(epoch)
         partial = None
-        lr = loop.optimizer.param_groups[0]["lr"]
-        first = s.attack_at(optimisation_step(epoch, 0, batches_per_epoch))
+        first_step = optimisation_step(epoch, 0, batches_per_epoch)
+        # The history's lr and ε: those of the epoch's first step (read before a mid-epoch resume moves on).
+        lr = s.lr * stepped_lr_factor(first_step, s.lr_milestones, s.lr_gamma) if steps_lr_per_batch(s) \
+            else loop.optimizer.param_groups[0]["lr"]
+        first = s.attack_at(first_step)
         loss, acc = loop.run_epoch(train_split, train_idx, state)
-        loop.scheduler.step()
+        if not steps_lr_per_batch(s):
+            loop.scheduler.step()
         tic = time.perf_counter()
         val = loop.validate(train_split, val_idx, epoch) if len(val_idx) else {}
         score = selection_score(s.selection, val.get("clean_accuracy"), val.get("adv_accuracy"), epoch)

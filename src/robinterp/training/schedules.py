@@ -1,19 +1,24 @@
-"""Schedules in optimisation steps: the ε warm-up of the training attack.
+"""Schedules in optimisation steps: the ε warm-up of the training attack and the stepped learning rate.
 
-A schedule is a pure function of the **global optimisation step** t: the number of
+Both are pure functions of the **global optimisation step** t: the number of
 optimiser steps taken before the current one, counted across epochs from 0.
 The loop computes t from the epoch and the batch it is at
 (:func:`optimisation_step`), the two numbers a checkpoint records, so a run
-resumed after a kill or a preemption sees exactly the ε an
+resumed after a kill or a preemption sees exactly the ε and learning rate an
 uninterrupted run sees at the same step; no wall clock and no counter outside
 the checkpoint is involved.
 
-The warm-up follows the code of Boopathy et al. (2020), ``train.py`` of
-``AkhilanB/Proper-Interpretability``, which feeds ``eps_val(step)`` to every
-step, ``step`` counting the optimiser steps taken before it (:func:`warmup_eps`).
+Both follow the code of Boopathy et al. (2020), ``train.py`` of
+``AkhilanB/Proper-Interpretability``, which feeds ``eps_val(step)`` and
+``lr_val(step)`` to every step, ``step`` counting the optimiser steps taken
+before it (:func:`warmup_eps`, :func:`stepped_lr_factor`). A step count converts
+to epochs as t / B, B = ⌈training images / batch size⌉ batches per epoch.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Sequence
 
 
 def optimisation_step(epoch: int, batch: int, batches_per_epoch: int) -> int:
@@ -48,3 +53,20 @@ def warmup_eps(eps: float, step: int, start: int, end: int) -> float:
     if step >= end:
         return eps
     return eps * (step - start) / (end - start)
+
+
+def stepped_lr_factor(step: int, milestones: Sequence[int], gamma: float) -> float:
+    """The factor of the base learning rate at step t of a piecewise-constant schedule: γ^k.
+
+    k = |{m ∈ milestones : t > m}|, the number of milestones already passed: the
+    rate is multiplied by γ after each milestone step, so steps 0 … m₁ run at the
+    base rate, steps m₁ + 1 … m₂ at γ times it, and so on. This is Boopathy et
+    al.'s ``lr_val`` (CIFAR-10: ``step <= 40000: 1e-3``, ``step <= 60000: 1e-4``,
+    else ``1e-5``) as milestones (40000, 60000), γ = 0.1 and base rate 1e-3.
+
+    Args:
+        step: the global optimisation step t (:func:`optimisation_step`).
+        milestones: increasing step numbers (config ``lr_milestones``).
+        gamma: the factor applied at each milestone (config ``lr_gamma``).
+    """
+    return gamma ** bisect_left(milestones, step)

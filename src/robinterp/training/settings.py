@@ -20,9 +20,15 @@ class TrainSettings:
         batch_size: global batch size (all devices together).
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
         lr, momentum, weight_decay: optimiser settings.
-        lr_schedule: ``"cosine"`` (stepped once per epoch) or ``"constant"``.
+        lr_schedule: ``"cosine"`` (stepped once per epoch), ``"constant"``, or ``"steps"``:
+            piecewise constant in global optimisation steps (counted across epochs from 0),
+            ``lr`` multiplied by ``lr_gamma`` after each step of ``lr_milestones``
+            (:func:`robinterp.training.schedules.stepped_lr_factor`; Boopathy et al.'s code:
+            milestones 40,000 and 60,000, γ 0.1 on CIFAR-10).
         cosine_t_max: period of the cosine schedule in epochs; ``None`` = ``epochs``
             (the author's code used 200 with 100 epochs, so lr only halves).
+        lr_milestones: ``"steps"`` only (required there): increasing optimisation steps.
+        lr_gamma: ``"steps"`` only: the factor applied at each milestone (default 0.1).
         grad_clip_value: clip gradients by value (author's code: 0.1); ``None`` = off.
         augmentation: see :class:`robinterp.data.batches.Augmentation`.
         val_size: images carved from the training split for checkpoint selection.
@@ -58,6 +64,8 @@ class TrainSettings:
     momentum: float = 0.0
     lr_schedule: str = "constant"
     cosine_t_max: int | None = None
+    lr_milestones: tuple[int, ...] | None = None
+    lr_gamma: float = 0.1
     grad_clip_value: float | None = None
     augmentation: Augmentation = field(default_factory=Augmentation)
     val_size: int = 0
@@ -77,6 +85,12 @@ class TrainSettings:
             raise ValueError("selection 'mean_clean_adv' needs val_attack")
         if self.selection != "last" and self.val_size <= 0:
             raise ValueError(f"selection {self.selection!r} needs val_size > 0")
+        if self.lr_milestones is not None:
+            object.__setattr__(self, "lr_milestones", tuple(self.lr_milestones))  # a config list; frozen here
+            if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+                raise ValueError(f"lr_milestones must increase strictly, got {list(self.lr_milestones)}")
+        if self.lr_schedule == "steps" and not self.lr_milestones:
+            raise ValueError("lr_schedule 'steps' needs lr_milestones")
         if (self.eps_warmup_start is None) != (self.eps_warmup_end is None):
             raise ValueError("eps_warmup_start and eps_warmup_end go together: set both, or neither")
         if self.eps_warmup_end is not None and self.eps_warmup_end < self.eps_warmup_start:
