@@ -133,8 +133,8 @@ def test_two_shards_make_the_full_batch(objective):
                                              (Int2(weight=0.01, adversarial_ce=True), "cam")],
                          ids=["adversarial", "int", "int2-adv"])
 def test_at_eps_zero_the_objective_is_clean_training_with_one_pass_and_no_random_draw(objective, model):
-    """The first steps of an ε warm-up (ε = 0, σ = 0): x′ = x, so the loss is the clean cross-entropy (Int's D is 0),
-    computed in a single forward pass and without drawing from the generator (no attack start)."""
+    """The first steps of an ε warm-up (ε = 0, σ = 0): x′ = x, so the loss is the clean cross-entropy (Int's D is
+    0), computed in a single forward pass and without drawing from the generator (no attack start)."""
     model = _linear_model() if model == "linear" else _cam_model()
     x, y = _batch(shape=(1, 8, 8), dtype=torch.float64) if objective.name != "adversarial" else _batch()
     calls = []

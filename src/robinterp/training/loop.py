@@ -55,8 +55,8 @@ from robinterp.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-HISTORY_FIELDS = ["epoch", "lr", "train_eps", "train_loss", "train_accuracy", "val_clean_accuracy", "val_adv_accuracy",
-                  "selection_score", "seconds"]
+HISTORY_FIELDS = ["epoch", "lr", "train_eps", "train_loss", "train_accuracy", "val_clean_accuracy",
+                  "val_adv_accuracy", "selection_score", "seconds"]
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -339,9 +339,10 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         tic = time.perf_counter()
         val = loop.validate(train_split, val_idx, epoch) if len(val_idx) else {}
         score = selection_score(s.selection, val.get("clean_accuracy"), val.get("adv_accuracy"), epoch)
-        row = {"epoch": epoch, "lr": lr, "train_eps": None if first is None else first.eps, "train_loss": loss, "train_accuracy": acc,
-               "val_clean_accuracy": val.get("clean_accuracy"), "val_adv_accuracy": val.get("adv_accuracy"),
-               "selection_score": score, "seconds": state.seconds + time.perf_counter() - tic}
+        row = {"epoch": epoch, "lr": lr, "train_eps": None if first is None else first.eps, "train_loss": loss,
+               "train_accuracy": acc, "val_clean_accuracy": val.get("clean_accuracy"),
+               "val_adv_accuracy": val.get("adv_accuracy"), "selection_score": score,
+               "seconds": state.seconds + time.perf_counter() - tic}
         loop.history.append(row)
         if loop.best is None or score > loop.best["score"]:
             loop.best = {"score": score, "epoch": epoch,
