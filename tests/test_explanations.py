@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from robinterp.base.errors import DataError
-from robinterp.attribution.job import metric_names
+import torch
+
+from robinterp.attribution.job import metric_names, summarise_metrics
+from robinterp.base.tables import sample_std
 from robinterp.attribution.selection import select_images
 
 
@@ -33,3 +36,21 @@ def test_table7_reports_mean_and_std_of_every_metric():
     names = metric_names()
     assert names[:2] == ["alignment_mean", "alignment_std"] and len(names) == 12 and len(set(names)) == 12
     assert np.all([n.endswith(("_mean", "_std")) for n in names])
+
+
+def test_table7_std_is_the_sample_std_of_the_per_image_values():
+    """One standard deviation in every table: n − 1 (numpy's ddof=1), batches concatenated; NaN for one image."""
+    rng = np.random.default_rng(0)
+    batches = [torch.from_numpy(rng.normal(size=n)).float() for n in (4, 3)]
+    summary = summarise_metrics({"alignment": batches})
+    values = torch.cat(batches).double().numpy()
+    assert summary["alignment_mean"] == pytest.approx(values.mean(), rel=1e-12)
+    assert summary["alignment_std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+    assert summary["alignment_std"] != pytest.approx(values.std(ddof=0), rel=1e-6)  # the other convention fails
+    assert np.isnan(summarise_metrics({"alignment": [torch.tensor([0.5])]})["alignment_std"])
+
+
+def test_sample_std_is_numpys_ddof_1_and_undefined_below_two_values():
+    assert sample_std([1.0, 2.0, 4.0]) == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1), rel=1e-15)
+    assert sample_std(np.ones((2, 3))) == 0.0
+    assert np.isnan(sample_std([3.0])) and np.isnan(sample_std([]))

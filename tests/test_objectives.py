@@ -131,6 +131,26 @@ def test_two_shards_make_the_full_batch(objective):
     assert not torch.allclose(other, full)  # the random draws matter, so the equality above is not vacuous
 
 
+@pytest.mark.parametrize("objective,model", [(Adversarial(), "linear"), (Int(weight=0.01), "cam"),
+                                             (Int2(weight=0.01, adversarial_ce=True), "cam")],
+                         ids=["adversarial", "int", "int2-adv"])
+def test_at_eps_zero_the_objective_is_clean_training_with_one_pass_and_no_random_draw(objective, model):
+    """The first steps of an ε warm-up (ε = 0, σ = 0): x′ = x, so the loss is the clean cross-entropy (Int's D is
+    0), computed in a single forward pass and without drawing from the generator (no attack start)."""
+    model = _linear_model() if model == "linear" else _cam_model()
+    x, y = _batch(shape=(1, 8, 8), dtype=torch.float64) if objective.name != "adversarial" else _batch()
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    ctx = _ctx(model, seed=3, attack=LINF.at_eps(0.0))
+    before = ctx.generator.get_state()
+    loss, logits = objective(ctx, x, y, slice(1, 4))
+    assert len(calls) == 1
+    assert torch.equal(ctx.generator.get_state(), before)
+    clean = model(x[1:4])
+    torch.testing.assert_close(loss, F.cross_entropy(clean, y[1:4], reduction="sum"), rtol=1e-12, atol=0)
+    torch.testing.assert_close(logits, clean.detach())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # SGT, ASGT
 

@@ -15,7 +15,9 @@ from robinterp.base.errors import CheckpointError, Preempted, TrainingDivergedEr
 from robinterp.models.architectures import build_model
 from robinterp.training.preemption import StopRequest
 from robinterp.training.settings import TrainSettings
+from robinterp.training import loop as loop_module
 from robinterp.training.loop import history_csv, train, train_val_indices
+from robinterp.training.schedules import stepped_lr_factor, warmup_eps
 
 CPU = torch.device("cpu")
 
@@ -116,7 +118,7 @@ def test_selection_picks_the_best_validation_epoch(digits, tmp_path):
     clean = [h["val_clean_accuracy"] for h in result.history]
     assert result.best_epoch == 1 + int(np.argmax(clean))
     text = history_csv(result.history).splitlines()
-    assert text[0].startswith("epoch,lr,train_loss") and len(text) == 1 + 3
+    assert text[0].startswith("epoch,lr,train_eps,train_loss") and len(text) == 1 + 3
     assert text[2].startswith("2,")
 
 
@@ -230,3 +232,151 @@ def test_augmentation_replays_with_the_same_generator_seed():
     aug = Augmentation(crop_padding=4, horizontal_flip=True, resized_crop=True, rotation_degrees=20)
     assert torch.equal(aug(x, _generator(5)), aug(x, _generator(5)))
     assert not torch.equal(aug(x, _generator(5)), aug(x, _generator(6)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ε warm-up
+
+
+def _boopathy_eps_val(eps):
+    """Boopathy et al.'s ε schedule for CIFAR-10, as their train.py writes it (``eps_val``)."""
+    def f(step):
+        if step <= 5000:
+            return 0
+        elif step <= 70000:
+            return eps * (step - 5000) / 65000
+        else:
+            return eps
+    return f
+
+
+def test_warmup_eps_is_the_reference_schedule_at_every_chosen_step():
+    reference = _boopathy_eps_val(8 / 255)
+    for t in [0, 1, 4999, 5000, 5001, 5002, 12345, 37500, 69999, 70000, 70001, 10**6]:
+        assert warmup_eps(8 / 255, t, 5000, 70000) == reference(t), t
+    assert warmup_eps(0.3, 6000, 2000, 10000) == 0.15 and warmup_eps(0.3, 10000, 2000, 10000) == 0.3
+    assert [warmup_eps(1.0, t, 3, 3) for t in (2, 3, 4)] == [0.0, 0.0, 1.0]  # start = end: a jump after start
+
+
+def test_the_step_size_keeps_its_ratio_to_eps_during_the_warmup():
+    s = _settings(eps_warmup_start=2, eps_warmup_end=7)
+    assert s.attack_at(0).eps == 0.0 and s.attack_at(0).step_size == 0.0
+    assert (s.attack_at(3).eps, s.attack_at(3).step_size) == (0.4, 0.1)  # ε 2.0 · 1/5, σ 0.5 · 0.4/2.0
+    assert s.attack_at(7) is s.attack and s.attack_at(100) is s.attack
+    plain = _settings()
+    assert plain.attack_at(0) is plain.attack  # no warm-up: the configured attack itself
+    with pytest.raises(ValueError, match="go together"):
+        _settings(eps_warmup_start=2)
+    with pytest.raises(ValueError, match="must be >= eps_warmup_start"):
+        _settings(eps_warmup_start=7, eps_warmup_end=2)
+
+
+def test_the_loop_attacks_at_the_warmup_eps_and_steps_at_the_stepped_lr_of_each_global_step(digits, tmp_path,
+                                                                                            monkeypatch):
+    """Steps are counted across epochs (5 batches per epoch here): the ε ramp from step 2 to 7 and the lr milestones
+    3 and 6 cross the epoch boundary."""
+    seen, lrs = [], []
+    real_context, real_optimizer = loop_module.StepContext, loop_module.make_optimizer
+
+    def recording_context(net, model, generator, attack, *args):
+        seen.append((attack.eps, attack.step_size))
+        return real_context(net, model, generator, attack, *args)
+
+    def recording_optimizer(model, s):
+        optimizer = real_optimizer(model, s)
+        optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
+        return optimizer
+
+    monkeypatch.setattr(loop_module, "StepContext", recording_context)
+    monkeypatch.setattr(loop_module, "make_optimizer", recording_optimizer)
+    settings = _settings(epochs=2, eps_warmup_start=2, eps_warmup_end=7, lr_schedule="steps", lr_milestones=[3, 6],
+                         lr_gamma=0.5, selection="clean", val_attack=None)
+    result = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "w.pt")
+    assert [eps for eps, _ in seen] == [0.0, 0.0, 0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0]
+    assert [sigma for _, sigma in seen] == [0.5 * eps / 2.0 for eps, _ in seen]
+    assert lrs == [0.05] * 4 + [0.025] * 3 + [0.0125] * 3  # steps 0-3, 4-6, 7-9
+    assert [h["train_eps"] for h in result.history] == [0.0, 1.2]  # ε at each epoch's first step (0, 5)
+    assert [h["lr"] for h in result.history] == [0.05, 0.025]  # lr at each epoch's first step
+    assert history_csv(result.history).splitlines()[0].startswith("epoch,lr,train_eps,train_loss")
+
+
+WARMUP = dict(epochs=2, eps_warmup_start=3, eps_warmup_end=8, lr_schedule="steps", lr_milestones=[4, 6],
+              selection="clean", val_attack=None)
+
+
+@pytest.fixture(scope="module")
+def warmup_run(digits, tmp_path_factory):
+    """An uninterrupted 2-epoch run whose ε warm-up (steps 3 to 8 of 10) and lr steps (after steps 4 and 6) cross the
+    epoch boundary."""
+    return train(_model(), digits, _settings(**WARMUP), seed=4, device=CPU,
+                 checkpoint_path=tmp_path_factory.mktemp("warmup") / "full.pt")
+
+
+@pytest.mark.parametrize("stop_at", ["epoch", 7], ids=["after-epoch-1", "signal-epoch-2-batch-2"])
+def test_a_run_resumed_during_the_warmup_is_bitwise_equal_to_an_uninterrupted_one(digits, tmp_path, warmup_run,
+                                                                                   stop_at):
+    """The run stops after epoch 1 (step 5, ε ramping, the first lr step taken), or on SIGTERM after the 2nd batch of
+    epoch 2 (step 6, the second lr step next), and is resumed from its checkpoint: the same weights and history as
+    the uninterrupted run."""
+    settings = _settings(**WARMUP)
+    ckpt = tmp_path / "stopped.pt"
+    if stop_at == "epoch":
+        train(_model(), digits, dataclasses.replace(settings, epochs=1), seed=4, device=CPU, checkpoint_path=ckpt)
+    else:
+        settings = dataclasses.replace(settings, augmentation=_SignalAtBatch(stop_at, signal.SIGTERM))
+        with StopRequest() as stop, pytest.raises(Preempted):
+            train(_model(), digits, settings, seed=4, device=CPU, checkpoint_path=ckpt, stop=stop)
+        assert torch.load(ckpt, weights_only=True)["partial"]["next_batch"] == 2
+    resumed = train(_model(seed=42), digits, settings, seed=4, device=CPU, checkpoint_path=ckpt)
+    for key, value in warmup_run.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    drop = ("seconds",)
+    assert [{k: v for k, v in h.items() if k not in drop} for h in warmup_run.history] == \
+        [{k: v for k, v in h.items() if k not in drop} for h in resumed.history]
+
+
+CLEAN = dict(epochs=1, selection="clean", val_attack=None, augmentation=Augmentation(horizontal_flip=True))
+
+
+@pytest.fixture(scope="module")
+def standard_run(digits, tmp_path_factory):
+    return train(_model(), digits, _settings(attack=None, **CLEAN), seed=2, device=CPU,
+                 checkpoint_path=tmp_path_factory.mktemp("standard") / "standard.pt")
+
+
+@pytest.mark.parametrize("method", [
+    {"attack": LINF},
+    {"attack": LINF, "objective": {"name": "int", "weight": 0.01}},
+    {"attack": LINF, "objective": {"name": "int2", "weight": 0.01, "adversarial_ce": True}},
+], ids=["adversarial", "int", "int2-adv"])
+def test_steps_at_eps_zero_are_clean_image_training(digits, tmp_path, standard_run, method):
+    """A run that never leaves the warm-up's ε = 0 trains exactly as standard training: the same weights, bit for bit
+    (no attack start is drawn, so even the augmentation's random stream is the standard run's)."""
+    warm = train(_model(), digits, _settings(eps_warmup_start=1000, eps_warmup_end=2000, **method, **CLEAN), seed=2,
+                 device=CPU, checkpoint_path=tmp_path / "warm.pt")
+    for key, value in standard_run.best_state.items():
+        assert torch.equal(value, warm.best_state[key]), key
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stepped learning rate
+
+
+def _boopathy_lr_val(step):
+    """Boopathy et al.'s CIFAR-10 learning rate, as their train.py writes it (``lr_val``)."""
+    if step <= 40000:
+        return 0.001
+    elif step <= 60000:
+        return 0.0001
+    else:
+        return 0.00001
+
+
+def test_stepped_lr_is_the_reference_schedule_at_every_chosen_step():
+    for t in [0, 1, 39999, 40000, 40001, 50000, 60000, 60001, 70000, 10**6]:
+        assert 1e-3 * stepped_lr_factor(t, (40000, 60000), 0.1) == pytest.approx(_boopathy_lr_val(t), rel=1e-15), t
+    assert [stepped_lr_factor(t, (3,), 0.5) for t in (0, 3, 4)] == [1.0, 1.0, 0.5]
+    with pytest.raises(ValueError, match="needs lr_milestones"):
+        _settings(lr_schedule="steps")
+    with pytest.raises(ValueError, match="must increase strictly"):
+        _settings(lr_schedule="steps", lr_milestones=[6, 3])

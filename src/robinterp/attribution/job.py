@@ -26,6 +26,7 @@ from robinterp.attribution.settings import AttributionSettings
 from robinterp.base.errors import RobinterpError
 from robinterp.base.io import load_arrays, save_arrays
 from robinterp.base.seeds import stream_seed
+from robinterp.base.tables import sample_std
 from robinterp.data.batches import index_batches, load_batch
 from robinterp.data.store import Split
 from robinterp.models.running import predicted_class
@@ -63,7 +64,8 @@ def explain_figures(model: nn.Module, split: Split, selection: dict, s: Attribut
 
 def attribution_metrics(model: nn.Module, split: Split, selection: dict, s: AttributionSettings,
                         device: torch.device) -> dict[str, float]:
-    """Table 7's numbers: mean and standard deviation over the metric images of each of :data:`METRICS`."""
+    """Table 7's numbers: mean and sample standard deviation (n − 1) over the metric images of each of
+    :data:`METRICS` (:func:`summarise_metrics`)."""
     generator = torch.Generator(device=device).manual_seed(stream_seed(s.seed, "attribution_metrics"))
     idx = np.asarray(selection["metrics"])
     background, _ = load_batch(split, np.asarray(selection["background"]), device)
@@ -86,11 +88,20 @@ def attribution_metrics(model: nn.Module, split: Split, selection: dict, s: Attr
         values["ig_topk_intersection_adv"].append(robust["adv"])
         values["ig_topk_intersection_noise"].append(robust["noise"])
         log.info("attribution metrics: batch %d/%d", b, len(batches))
-    out: dict[str, float] = {"n": len(idx), "clean_accuracy": 100.0 * correct / len(idx)}
+    return {"n": len(idx), "clean_accuracy": 100.0 * correct / len(idx), **summarise_metrics(values)}
+
+
+def summarise_metrics(values: Mapping[str, list[torch.Tensor]]) -> dict[str, float]:
+    """``<metric>_mean`` and ``<metric>_std`` of each metric's per-image values (its batches concatenated).
+
+    The std is the sample standard deviation of every table (:func:`robinterp.base.tables.sample_std`,
+    n − 1; NaN for a single image).
+    """
+    out: dict[str, float] = {}
     for name, parts in values.items():
-        v = torch.cat([p.detach().double().flatten().cpu() for p in parts])
-        out[f"{name}_mean"] = v.mean().item()
-        out[f"{name}_std"] = v.std(unbiased=True).item() if len(v) > 1 else 0.0
+        v = torch.cat([p.detach().double().flatten().cpu() for p in parts]).numpy()
+        out[f"{name}_mean"] = float(v.mean())
+        out[f"{name}_std"] = sample_std(v)
     return out
 
 

@@ -1,4 +1,5 @@
-"""The one table schema every output table uses: long CSV ``dataset,model,metric,value,paper``."""
+"""The one table schema every output table uses: long CSV ``dataset,model,metric,value,paper``; and the one
+standard deviation the tables report (:func:`sample_std`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,29 @@ import io
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from robinterp.base.errors import RobinterpError
 from robinterp.base.io import read_json, write_text
 from robinterp.base.paper import paper_value
 
 COLUMNS = ["dataset", "model", "metric", "value", "paper"]
+
+
+def sample_std(values) -> float:
+    """The standard deviation of every table (a ``*_std`` metric): the sample standard deviation.
+
+    s = √( Σᵢ (xᵢ − x̄)² / (n − 1) ), numpy's ``std(ddof=1)`` and torch's default
+    ``std``: the estimate of the spread of the population the n values (images,
+    inversions) are drawn from. With fewer than two values it is undefined and
+    reported as NaN (``nan`` in the CSV and the report), never as a 0 that would
+    read as "no spread".
+
+    Args:
+        values: the per-item values (any array-like; flattened), in float64.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    return float(v.std(ddof=1)) if len(v) >= 2 else float("nan")
 
 
 def long_rows(dataset: str, model: str, metrics: Mapping[str, float], keep: Iterable[str]) -> list[dict]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from robinterp.base.seeds import stream_seed
+from robinterp.base.tables import sample_std
 from robinterp.data.batches import load_batch, to_device_batch, to_stored_images
 from robinterp.data.store import Split
 from robinterp.models.architectures import Classifier
@@ -164,7 +165,8 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
             generated images it assigns to their target class).
 
     Returns:
-        model → metrics, plus ``"real_data"``.
+        model → metrics, plus ``"real_data"``. A distance's ``_std`` is the sample standard deviation over
+        the inversions (:func:`robinterp.base.tables.sample_std`, n − 1).
     """
     fid_name, distance_name = _metric_names(extractor.name)
 
@@ -192,7 +194,7 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
             difference = (inv[f"inverted_{source}"].astype(np.float64) - inv["originals"]) / 255.0
             pixels = np.linalg.norm(difference.reshape(len(difference), -1), axis=1)
             out[model] |= {f"{distance_name}_{source}": float(d.mean()),
-                           f"{distance_name}_{source}_std": float(d.std()),
+                           f"{distance_name}_{source}_std": sample_std(d),
                            f"pixel_l2_{source}": float(pixels.mean())}
         log.info("%s: %s", model, out[model])
     idx = real_data_sample(train, n_generated, s)

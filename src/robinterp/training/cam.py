@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from robinterp.attacks.ascent import projected_gradient_ascent
 from robinterp.models.architectures import Classifier
 from robinterp.models.running import full_precision, model_mode
-from robinterp.training.step import StepContext, attack_start, check_flag, check_weight, forward, require_attack
+from robinterp.training.step import (StepContext, attack_start, check_flag, check_weight, forward, moves_images,
+                                     require_attack)
 
 
 def require_feature_maps(model: Classifier, method: str) -> None:
@@ -144,6 +145,8 @@ class _CamObjective:
         attack = require_attack(ctx, self.name)
         model = ctx.model
         self.check_model(model)
+        if not moves_images(attack):  # ε = 0 (warm-up): x′ = x, no random draw, no pass
+            return x[shard].detach()
         start = attack_start(attack, x, ctx.generator, shard, force=True)
         xs, ys = x[shard], y[shard]
         if not self.maximise_discrepancy:
@@ -164,7 +167,10 @@ class _CamObjective:
                  shard: slice) -> tuple[torch.Tensor, torch.Tensor]:
         x_adv = self.perturb(ctx, x, y, shard)
         logits, maps = logits_and_feature_maps(ctx.net, ctx.model, x[shard], ctx.amp)
-        adv_logits, adv_maps = logits_and_feature_maps(ctx.net, ctx.model, x_adv, ctx.amp)
+        if moves_images(require_attack(ctx, self.name)):
+            adv_logits, adv_maps = logits_and_feature_maps(ctx.net, ctx.model, x_adv, ctx.amp)
+        else:  # ε = 0 (warm-up): x′ = x, so f(x′) is f(x) (one pass), D = 0 and the loss is CE(f(x), y)
+            adv_logits, adv_maps = logits, maps
         loss = self.per_example(ctx.model, logits, maps, adv_logits, adv_maps, y[shard]).sum()
         return loss, (adv_logits if self.adversarial_ce else logits).detach()
 
@@ -187,6 +193,10 @@ class Int(_CamObjective):
     batch gives the reference's ``reduce_mean`` over the batch. "-Adv"
     *replaces* the clean CE by the CE at x′ (reference: ``if adv:
     normal_cross_entropy = CE(logits_adv)``); it does not add it.
+
+    At ε = 0 (the first steps of an ε warm-up) x′ = x: no attack, one forward
+    pass, D = 0, and the loss is the clean cross-entropy, as in the reference
+    code, which skips the attack while ``eps_val(step)`` is 0.
 
     x′ maximises this whole per-example objective (the reference's
     ``tf.gradients(cross_entropy, inputs_adv)``; with adversarial_ce = false only

@@ -6,6 +6,13 @@ otherwise), then one optimiser step on that batch. After each epoch: validate
 on a split carved from the training data (never the test set), keep the best
 weights by the configured rule, and write a resumable checkpoint atomically.
 
+The training attack's ε may be warmed up (``eps_warmup_start``/``eps_warmup_end``,
+:mod:`robinterp.training.schedules`): its value at each batch is a function of the
+global optimisation step, (epoch − 1)·batches per epoch + batch, which the
+checkpoint determines, so resumed runs repeat it exactly. So is the learning
+rate of the ``"steps"`` schedule (the scheduler steps after every optimiser step;
+the other schedules step after every epoch).
+
 Every random choice (initialisation, shuffling, augmentation, attack starts)
 comes from generators seeded by (seed, epoch), so a run killed after any epoch
 and resumed from its checkpoint ends with the same weights as an uninterrupted
@@ -43,12 +50,13 @@ from robinterp.base.io import save_torch
 from robinterp.base.seeds import stream_seed
 from robinterp.training.step import StepContext
 from robinterp.training.preemption import StopRequest
+from robinterp.training.schedules import optimisation_step, stepped_lr_factor
 from robinterp.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-HISTORY_FIELDS = ["epoch", "lr", "train_loss", "train_accuracy", "val_clean_accuracy", "val_adv_accuracy",
-                  "selection_score", "seconds"]
+HISTORY_FIELDS = ["epoch", "lr", "train_eps", "train_loss", "train_accuracy", "val_clean_accuracy",
+                  "val_adv_accuracy", "selection_score", "seconds"]
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -69,9 +77,23 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, s: TrainSettings):
+    """The learning-rate scheduler: stepped once per epoch, except ``"steps"``, stepped after every optimiser step.
+
+    ``"steps"`` is a :class:`~torch.optim.lr_scheduler.LambdaLR` of the global step (its counter counts the
+    optimiser steps taken and is checkpointed with it), so the rate at every step is ``lr`` times
+    :func:`~robinterp.training.schedules.stepped_lr_factor` of that step, never a product accumulated over steps.
+    """
     if s.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.cosine_t_max or s.epochs)
+    if s.lr_schedule == "steps":
+        milestones, gamma = s.lr_milestones, s.lr_gamma
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: stepped_lr_factor(step, milestones, gamma))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def steps_lr_per_batch(s: TrainSettings) -> bool:
+    """Whether the scheduler steps after every optimiser step (``"steps"``) rather than after every epoch."""
+    return s.lr_schedule == "steps"
 
 
 def selection_score(selection: str, clean: float, adv: float | None, epoch: int) -> float:
@@ -142,7 +164,10 @@ class _Loop:
             # on every process and then takes this process's shard, so N processes see exactly the
             # random draws of one process.
             shard = parallel.shard(len(y))
-            context = StepContext(self.net, model, generator, s.attack, s.amp_bf16, s.attack_in_train_mode)
+            # The step's attack: the ε warm-up's, a function of the global step derived from (epoch, batch),
+            # which the checkpoint records, so a resumed run attacks with the ε an uninterrupted one does.
+            attack = s.attack_at(optimisation_step(state.epoch, b, len(batches)))
+            context = StepContext(self.net, model, generator, attack, s.amp_bf16, s.attack_in_train_mode)
             loss_sum, logits = self.objective(context, x, y, shard)
             y = y[shard]
             stop = float(self.stop is not None and self.stop.requested)
@@ -161,6 +186,8 @@ class _Loop:
             if s.grad_clip_value is not None:
                 nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
             self.optimizer.step()
+            if steps_lr_per_batch(s):
+                self.scheduler.step()  # before a mid-epoch checkpoint, which records the scheduler's counter
             totals += stats[:3]
             loss_mean, acc, seen = totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item(), \
                 totals[2].item()
@@ -238,10 +265,14 @@ def resume_key(s: TrainSettings, seed: int) -> str:
     """What a checkpoint must have been trained with to be resumed: every setting that shapes the run.
 
     ``epochs`` is left out (a finished run can be extended), except through the
-    cosine schedule's period when that defaults to ``epochs``; ``log_every`` is left out too.
+    cosine schedule's period when that defaults to ``epochs``; ``log_every`` is left out too,
+    and so are the ε warm-up's keys where there is none, and the milestones and γ where the
+    schedule is not ``"steps"`` (so checkpoints written before those keys existed still resume).
     """
     settings = asdict(s)
-    for key in ("epochs", "log_every"):
+    unused = (() if s.eps_warmup else ("eps_warmup_start", "eps_warmup_end")) + \
+        (() if s.lr_schedule == "steps" else ("lr_milestones", "lr_gamma"))
+    for key in ("epochs", "log_every") + unused:
         settings.pop(key)
     if s.lr_schedule == "cosine":
         settings["cosine_t_max"] = s.cosine_t_max or s.epochs
@@ -284,6 +315,7 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     if s.channels_last:
         model.to(memory_format=torch.channels_last)
     train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
+    batches_per_epoch = -(-len(train_idx) // s.batch_size)  # the last, partial batch is kept
     loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path)
     resumed, partial = loop.load() if checkpoint_path.exists() else (False, None)
     if resumed:
@@ -296,15 +328,21 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     for epoch in range(loop.completed_epoch + 1, s.epochs + 1):
         state = partial if partial is not None and partial.epoch == epoch else _EpochState(epoch)
         partial = None
-        lr = loop.optimizer.param_groups[0]["lr"]
+        first_step = optimisation_step(epoch, 0, batches_per_epoch)
+        # The history's lr and ε: those of the epoch's first step (read before a mid-epoch resume moves on).
+        lr = s.lr * stepped_lr_factor(first_step, s.lr_milestones, s.lr_gamma) if steps_lr_per_batch(s) \
+            else loop.optimizer.param_groups[0]["lr"]
+        first = s.attack_at(first_step)
         loss, acc = loop.run_epoch(train_split, train_idx, state)
-        loop.scheduler.step()
+        if not steps_lr_per_batch(s):
+            loop.scheduler.step()
         tic = time.perf_counter()
         val = loop.validate(train_split, val_idx, epoch) if len(val_idx) else {}
         score = selection_score(s.selection, val.get("clean_accuracy"), val.get("adv_accuracy"), epoch)
-        row = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_accuracy": acc,
-               "val_clean_accuracy": val.get("clean_accuracy"), "val_adv_accuracy": val.get("adv_accuracy"),
-               "selection_score": score, "seconds": state.seconds + time.perf_counter() - tic}
+        row = {"epoch": epoch, "lr": lr, "train_eps": None if first is None else first.eps, "train_loss": loss,
+               "train_accuracy": acc, "val_clean_accuracy": val.get("clean_accuracy"),
+               "val_adv_accuracy": val.get("adv_accuracy"), "selection_score": score,
+               "seconds": state.seconds + time.perf_counter() - tic}
         loop.history.append(row)
         if loop.best is None or score > loop.best["score"]:
             loop.best = {"score": score, "epoch": epoch,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from robinterp.attacks.spec import AttackSpec
 from robinterp.data.batches import Augmentation
+from robinterp.training.schedules import warmup_eps
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,15 @@ class TrainSettings:
         batch_size: global batch size (all devices together).
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
         lr, momentum, weight_decay: optimiser settings.
-        lr_schedule: ``"cosine"`` (stepped once per epoch) or ``"constant"``.
+        lr_schedule: ``"cosine"`` (stepped once per epoch), ``"constant"``, or ``"steps"``:
+            piecewise constant in global optimisation steps (counted across epochs from 0),
+            ``lr`` multiplied by ``lr_gamma`` after each step of ``lr_milestones``
+            (:func:`robinterp.training.schedules.stepped_lr_factor`; Boopathy et al.'s code:
+            milestones 40,000 and 60,000, γ 0.1 on CIFAR-10).
         cosine_t_max: period of the cosine schedule in epochs; ``None`` = ``epochs``
             (the author's code used 200 with 100 epochs, so lr only halves).
+        lr_milestones: ``"steps"`` only (required there): increasing optimisation steps.
+        lr_gamma: ``"steps"`` only: the factor applied at each milestone (default 0.1).
         grad_clip_value: clip gradients by value (author's code: 0.1); ``None`` = off.
         augmentation: see :class:`robinterp.data.batches.Augmentation`.
         val_size: images carved from the training split for checkpoint selection.
@@ -33,6 +40,14 @@ class TrainSettings:
             ``{"name": ..., <its settings>}`` for the other seeds' methods (``sgt``,
             ``asgt``, ``int``, ``int2``, ``gradnorm``; see :mod:`robinterp.training.objectives`);
             ``None`` = adversarial training with ``attack``, or standard training without.
+        eps_warmup_start, eps_warmup_end: the ε warm-up of the training attack
+            (:func:`robinterp.training.schedules.warmup_eps`): ε = 0 up to global
+            optimisation step ``eps_warmup_start``, then linear to the full ε at
+            step ``eps_warmup_end`` (steps counted across epochs from 0). The step
+            size keeps its ratio to ε (:meth:`~robinterp.attacks.spec.AttackSpec.at_eps`);
+            at ε = 0 the objectives train on the clean images and skip the attack.
+            Both ``None`` (the default) = no warm-up; no effect without ``attack``.
+            Boopathy et al.'s code: 5,000 and 70,000 (CIFAR-10), 2,000 and 10,000 (MNIST).
         attack_in_train_mode: attack with BatchNorm in train mode (author's code).
         amp_bf16: bfloat16 autocast on CUDA.
         channels_last: channels-last memory format on CUDA.
@@ -49,6 +64,8 @@ class TrainSettings:
     momentum: float = 0.0
     lr_schedule: str = "constant"
     cosine_t_max: int | None = None
+    lr_milestones: tuple[int, ...] | None = None
+    lr_gamma: float = 0.1
     grad_clip_value: float | None = None
     augmentation: Augmentation = field(default_factory=Augmentation)
     val_size: int = 0
@@ -56,6 +73,8 @@ class TrainSettings:
     val_attack: AttackSpec | None = None
     attack: AttackSpec | None = None
     objective: dict | None = None
+    eps_warmup_start: int | None = None
+    eps_warmup_end: int | None = None
     attack_in_train_mode: bool = False
     amp_bf16: bool = False
     channels_last: bool = False
@@ -66,7 +85,37 @@ class TrainSettings:
             raise ValueError("selection 'mean_clean_adv' needs val_attack")
         if self.selection != "last" and self.val_size <= 0:
             raise ValueError(f"selection {self.selection!r} needs val_size > 0")
+        if self.lr_milestones is not None:
+            object.__setattr__(self, "lr_milestones", tuple(self.lr_milestones))  # a config list; frozen here
+            if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+                raise ValueError(f"lr_milestones must increase strictly, got {list(self.lr_milestones)}")
+        if self.lr_schedule == "steps" and not self.lr_milestones:
+            raise ValueError("lr_schedule 'steps' needs lr_milestones")
+        if (self.eps_warmup_start is None) != (self.eps_warmup_end is None):
+            raise ValueError("eps_warmup_start and eps_warmup_end go together: set both, or neither")
+        if self.eps_warmup_end is not None and self.eps_warmup_end < self.eps_warmup_start:
+            raise ValueError(f"eps_warmup_end ({self.eps_warmup_end}) must be >= eps_warmup_start "
+                             f"({self.eps_warmup_start})")
         self.training_objective()  # a bad objective section fails here, naming its key
+
+    @property
+    def eps_warmup(self) -> bool:
+        """Whether the training attack's ε is warmed up (a warm-up is configured and there is an attack)."""
+        return self.attack is not None and self.eps_warmup_end is not None
+
+    def attack_at(self, step: int) -> AttackSpec | None:
+        """The training attack at global optimisation step ``step``: ``attack`` at the warm-up's ε_t.
+
+        Without a warm-up, ``attack`` itself. During it, ``attack.at_eps(ε_t)``: the
+        step size scales with ε (σ_t = σ·ε_t/ε), so the steps reach the smaller ball as
+        they reach the full one (Boopathy et al.'s code keeps σ fixed instead); at
+        ε_t = 0 it is an attack that does not move the image (ε = σ = 0), which the
+        objectives skip (:func:`robinterp.training.step.adversarial_examples`).
+        """
+        if not self.eps_warmup:
+            return self.attack
+        eps = warmup_eps(self.attack.eps, step, self.eps_warmup_start, self.eps_warmup_end)
+        return self.attack if eps == self.attack.eps else self.attack.at_eps(eps)
 
     def training_objective(self):
         """The :mod:`robinterp.training.objectives` object of ``objective`` (and ``attack``)."""

@@ -57,8 +57,9 @@ class StepContext:
         model: the bare classifier; attacks, saliency maps and the inner
             maximisations use it (never the DDP wrapper).
         generator: the source of every random draw (attack starts, masking values).
-        attack: the method's attack (config ``attack``); used by ``adversarial``,
-            ``asgt``, ``int`` and ``int2``; ``None`` for methods without one.
+        attack: the method's attack (config ``attack``) at this step's ε (the ε
+            warm-up's, :meth:`robinterp.training.settings.TrainSettings.attack_at`); used by
+            ``adversarial``, ``asgt``, ``int`` and ``int2``; ``None`` for methods without one.
         amp: compute forward passes in bfloat16 autocast.
         attack_in_train_mode: run inner computations (attacks, saliency, Int's
             inner maximisation) with the model in train mode (BatchNorm uses and
@@ -120,10 +121,25 @@ def attack_start(attack: AttackSpec, x: torch.Tensor, generator: torch.Generator
     return attack.threat.random_perturb(x, generator)[shard]
 
 
+def moves_images(attack: AttackSpec) -> bool:
+    """Whether ``attack`` can move an image: not at ε = 0 (the first steps of an ε warm-up).
+
+    At ε = 0 the ball is the image itself, so x′ = x; the objectives then return x
+    without drawing a random start or running a single forward pass, and train on
+    the clean images (see :meth:`robinterp.training.settings.TrainSettings.attack_at`).
+    """
+    return attack.eps > 0
+
+
 def adversarial_examples(ctx: StepContext, name: str, x: torch.Tensor, y: torch.Tensor,
                          shard: slice) -> torch.Tensor:
-    """``ctx.attack`` (PGD on the cross-entropy) applied to the shard, start drawn for the global batch."""
+    """``ctx.attack`` (PGD on the cross-entropy) applied to the shard, start drawn for the global batch.
+
+    At ε = 0 (:func:`moves_images`) the shard's clean images, with no random draw.
+    """
     attack = require_attack(ctx, name)
+    if not moves_images(attack):
+        return x[shard].detach()
     start = attack_start(attack, x, ctx.generator, shard)
     return attack(ctx.model, x[shard], y[shard], generator=ctx.generator,
                   attack_in_train_mode=ctx.attack_in_train_mode, amp=ctx.amp, start=start)
