@@ -213,7 +213,8 @@ def test_figures_write_png_and_pdf_without_pyplot_state(tmp_path):
     import matplotlib.pyplot as plt
 
     analyses = _fake_analyses()
-    summaries = {name: summary(a) for name, a in analyses.items()}
+    summaries = {name: [summary(a)] for name, a in analyses.items()}
+    summaries["robust"].append({k: 1.1 * v for k, v in summaries["robust"][0].items()})  # two replicates: error bars
     fig2 = [tmp_path / "fig2.png", tmp_path / "sub" / "fig2.pdf"]
     plot_alignment_vs_robustness(summaries, fig2, gradnorm_order=["standard", "gradnorm 0.01", "gradnorm 0.1"],
                                  title="digits")
@@ -226,12 +227,14 @@ def test_figures_write_png_and_pdf_without_pyplot_state(tmp_path):
 
 def test_figures_reject_mismatched_inputs(tmp_path):
     analyses = _fake_analyses()
-    summaries = {name: summary(a) for name, a in analyses.items()}
+    summaries = {name: [summary(a)] for name, a in analyses.items()}
     out = [tmp_path / "f.png"]
     with pytest.raises(ValueError, match="gradnorm_order"):
         plot_alignment_vs_robustness(summaries, out, gradnorm_order=["standard", "gradnorm 1.0"])
     with pytest.raises(ValueError, match=r"summaries\['robust'\]: missing"):
-        plot_alignment_vs_robustness({**summaries, "robust": {"median_alignment": 0.3}}, out)
+        plot_alignment_vs_robustness({**summaries, "robust": [{"median_alignment": 0.3}]}, out)
+    with pytest.raises(ValueError, match="list of the replicates"):
+        plot_alignment_vs_robustness({**summaries, "robust": summaries["robust"][0]}, out)
     with pytest.raises(ValueError, match="summaries"):
         plot_alignment_vs_robustness({}, out)
     bad = dict(analyses)
