@@ -19,8 +19,8 @@ def plot_training_curves(histories: Mapping[str, Sequence[str | Path]], title: s
                          out_paths: Sequence[str | Path]) -> None:
     """Training loss, validation clean and adversarial accuracy per epoch, one colour per model.
 
-    Every replicate of a model is drawn, in the model's colour: replicate 0 as a line with markers, the
-    others as thinner lines without, so their spread shows around it.
+    Every replicate of a model is drawn, in the model's colour: replicate 0 as a line with filled markers, the
+    others as thinner, paler lines with hollow markers, so their spread shows around it.
 
     Args:
         histories: model name → the history CSVs of its replicates (replicate 0 first), written by
@@ -44,11 +44,12 @@ def plot_training_curves(histories: Mapping[str, Sequence[str | Path]], title: s
             for ax, (key, _) in zip(axes, panels):
                 label = (f"{model} (n={len(paths)})" if replicated else model) if k == 0 else None
                 ax.plot(h["epoch"], h[key], color=colour, label=label,
-                        **({"marker": "o", "markersize": 3} if k == 0 else {"linewidth": 0.8, "alpha": 0.6}))
+                        **({"marker": "o", "markersize": 3} if k == 0 else
+                           {"marker": "o", "markersize": 3, "mfc": "none", "linewidth": 0.8, "alpha": 0.6}))
     for ax, (_, label) in zip(axes, panels):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(title + (" (every replicate; markers: replicate 0)" if replicated else ""))
+    fig.suptitle(title + (" (every replicate; filled markers: replicate 0)" if replicated else ""))
     save_figure(fig, out_paths)
