@@ -283,7 +283,7 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
         matrix = {(r["model"], r["metric"]): r for r in csv.DictReader(f)}
     assert all(r["n"] == "2" and r["std"] != "" for r in matrix.values())
     assert {(m, k) for m in ("standard", "robust_l2") for k in ("clean_accuracy", "alignment_mean", "fid_judge",
-                                                                 "median_boundary_distance")} <= matrix
+                                                                 "median_boundary_distance")} <= set(matrix)
     for figure in ("fig_robustness_digits", "fig_etmann_digits_summary", "fig_etmann_digits_scatter"):
         assert (results / f"{figure}.png").stat().st_size > 10_000
     report = (results / "report.html").read_text()
