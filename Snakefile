@@ -36,6 +36,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(sorted({m for d in DATASETS.values() for m in d["methods"]})),
     table="|".join(ACCURACY_TABLES),
+    seed="[0-9]+",
 
 
 include: "workflow/rules/data.smk"

@@ -45,19 +45,20 @@ def test_unknown_training_key_names_the_key_and_its_section():
 def test_unknown_prepare_source_names_the_key(tmp_path, caplog):
     code = main(["prepare", "--settings", json.dumps({"source": "cifar100"}), "--out", str(tmp_path),
                  "--where", "datasets.c.prepare"])
-    assert code == 1 and "datasets.c.prepare.source is 'cifar100'" in caplog.text
+    assert code == 1 and "datasets.c.prepare.source: 'cifar100' is not one of" in caplog.text
 
 
 def test_tables_fill_the_paper_column_only_where_the_paper_has_a_number(tmp_path):
-    rows = long_rows("cifar10", "robust_l2", {"clean_accuracy": 84.5, "pgd_l2_accuracy": 60.0, "n": 10},
+    rows = long_rows("cifar10", "robust_l2", [{"clean_accuracy": 84.5, "pgd_l2_accuracy": 60.0, "n": 10}],
                      ["clean_accuracy", "pgd_l2_accuracy"])
-    rows += long_rows("digits", "standard", {"clean_accuracy": 98.0}, ["clean_accuracy"])
+    rows += long_rows("digits", "standard", [{"clean_accuracy": 98.0}], ["clean_accuracy"])
     write_table(tmp_path / "t.csv", rows)
     table = read_table(tmp_path / "t.csv")
-    assert [(r["metric"], r["value"], r["paper"]) for r in table] == [
-        ("clean_accuracy", "84.5000", "85.0"), ("pgd_l2_accuracy", "60.0000", "64.6"), ("clean_accuracy", "98.0000", "")]
+    assert [(r["metric"], r["value"], r["std"], r["n"], r["paper"]) for r in table] == [
+        ("clean_accuracy", "84.5000", "", "1", "85.0"), ("pgd_l2_accuracy", "60.0000", "", "1", "64.6"),
+        ("clean_accuracy", "98.0000", "", "1", "")]
     with pytest.raises(KeyError, match="pgd_l2_accuracy"):
-        long_rows("cifar10", "standard", {"clean_accuracy": 1.0}, ["clean_accuracy", "pgd_l2_accuracy"])
+        long_rows("cifar10", "standard", [{"clean_accuracy": 1.0}], ["clean_accuracy", "pgd_l2_accuracy"])
 
 
 def test_module_entry_point_runs():

@@ -259,15 +259,15 @@ def test_per_image_analysis_shapes_order_and_reused_alignment():
     assert np.all(out["boundary_distance"][out["correct"]] > 0)
     # α and ρ̃ from their definitions, written here with autograd on the logits Ψ (so that the two
     # equalities above cannot pass with wrong shared functions): α = |⟨x, ∇Ψᵢ⟩| / (‖x‖ ‖∇Ψᵢ‖),
-    # ρ̃ = (Ψᵢ − Ψⱼ) / ‖∇Ψᵢ − ∇Ψⱼ‖ with i the predicted class and j the runner-up.
+    # ρ̃ = min over j ≠ i of (Ψᵢ − Ψⱼ) / ‖∇Ψᵢ − ∇Ψⱼ‖ with i the predicted class (Etmann et al., Def. 4).
     for k, image in enumerate(x):
         xr = image[None].clone().requires_grad_(True)
         psi = model(xr)[0]
-        i, j = psi.topk(2).indices.tolist()
-        (g_i,) = torch.autograd.grad(psi[i], xr, retain_graph=True)
-        (g_j,) = torch.autograd.grad(psi[j], xr)
+        i = int(psi.argmax())
+        grads = [torch.autograd.grad(psi[c], xr, retain_graph=True)[0] for c in range(len(psi))]
+        g_i = grads[i]
         cosine = (image.flatten() @ g_i.flatten()).abs() / (image.norm() * g_i.norm())
-        rho = (psi[i] - psi[j]).detach() / (g_i - g_j).norm()
+        rho = min((psi[i] - psi[j]).detach() / (g_i - grads[j]).norm() for j in range(len(psi)) if j != i)
         assert out["alignment"][k] == pytest.approx(cosine.item(), rel=1e-4, abs=1e-6), k
         assert out["linearised_robustness"][k] == pytest.approx(rho.item(), rel=1e-4, abs=1e-6), k
     assert np.all((out["alignment"] >= 0) & (out["alignment"] <= 1))
@@ -319,7 +319,8 @@ def test_figures_write_png_and_pdf_without_pyplot_state(tmp_path):
     import matplotlib.pyplot as plt
 
     analyses = _fake_analyses()
-    summaries = {name: summary(a) for name, a in analyses.items()}
+    summaries = {name: [summary(a)] for name, a in analyses.items()}
+    summaries["robust"].append({k: 1.1 * v for k, v in summaries["robust"][0].items()})  # two replicates: error bars
     fig2 = [tmp_path / "fig2.png", tmp_path / "sub" / "fig2.pdf"]
     plot_alignment_vs_robustness(summaries, fig2, gradnorm_order=["standard", "gradnorm 0.01", "gradnorm 0.1"],
                                  title="digits")
@@ -332,12 +333,14 @@ def test_figures_write_png_and_pdf_without_pyplot_state(tmp_path):
 
 def test_figures_reject_mismatched_inputs(tmp_path):
     analyses = _fake_analyses()
-    summaries = {name: summary(a) for name, a in analyses.items()}
+    summaries = {name: [summary(a)] for name, a in analyses.items()}
     out = [tmp_path / "f.png"]
     with pytest.raises(ValueError, match="gradnorm_order"):
         plot_alignment_vs_robustness(summaries, out, gradnorm_order=["standard", "gradnorm 1.0"])
     with pytest.raises(ValueError, match=r"summaries\['robust'\]: missing"):
-        plot_alignment_vs_robustness({**summaries, "robust": {"median_alignment": 0.3}}, out)
+        plot_alignment_vs_robustness({**summaries, "robust": [{"median_alignment": 0.3}]}, out)
+    with pytest.raises(ValueError, match="list of the replicates"):
+        plot_alignment_vs_robustness({**summaries, "robust": summaries["robust"][0]}, out)
     with pytest.raises(ValueError, match="summaries"):
         plot_alignment_vs_robustness({}, out)
     bad = dict(analyses)

@@ -16,7 +16,7 @@ from PIL import Image
 from robinterp.base.errors import RobinterpError
 from robinterp.report.html import (build_report, paper_layout, software_versions, table_html,
                                    table_rows_with_difference)
-from robinterp.base.tables import COLUMNS, long_rows, write_table
+from robinterp.base.tables import COLUMNS, long_rows, read_table, write_table
 
 DATA_URI = "data:image/png;base64,"
 SCRIPT = "<script>alert('x')</script>"
@@ -277,7 +277,8 @@ def test_table_rows_with_difference():
     before = [dict(row) for row in rows]
     result = table_rows_with_difference(rows)
     assert rows == before  # the input is not modified
-    assert result[0] == {**rows[0], "value": 80.0, "paper": 88.25, "difference": pytest.approx(-8.25)}
+    assert result[0] == {**rows[0], "value": 80.0, "std": None, "n": 1, "paper": 88.25,
+                         "difference": pytest.approx(-8.25)}
     assert result[0]["difference"] < 0
     assert result[1]["paper"] is None and result[1]["difference"] is None and result[1]["value"] == 3.5
     assert result[2]["difference"] == 1.5
@@ -300,8 +301,8 @@ def test_files_that_share_a_name_are_captioned_with_their_folder():
 
 def long_table(*cells: tuple) -> list[dict]:
     """Report rows (see table_rows_with_difference) of (dataset, model, metric, value, paper) cells, as the CSV has
-    them (strings; an empty paper where the paper has no number)."""
-    return table_rows_with_difference([dict(zip(COLUMNS, (d, m, metric, str(v), "" if p is None else str(p))))
+    them (strings; an empty paper where the paper has no number; one replicate)."""
+    return table_rows_with_difference([dict(zip(COLUMNS, (d, m, metric, str(v), "", "1", "" if p is None else str(p))))
                                        for d, m, metric, v, p in cells])
 
 
@@ -386,7 +387,7 @@ DEMO_METRICS = ["clean_accuracy", "pgd_l2_accuracy", "pgd_linf_accuracy", "autoa
 def demo_like_rows(dataset: str) -> list[dict]:
     """The demo's table 1 in the long schema: 8 models x 5 metrics, the paper's numbers filled in by long_rows."""
     return [row for i, model in enumerate(DEMO_MODELS)
-            for row in long_rows(dataset, model, {m: 10.0 * i + j for j, m in enumerate(DEMO_METRICS)}, DEMO_METRICS)]
+            for row in long_rows(dataset, model, [{m: 10.0 * i + j for j, m in enumerate(DEMO_METRICS)}], DEMO_METRICS)]
 
 
 def test_demo_like_table_has_one_body_row_per_model(tmp_path):
@@ -419,3 +420,27 @@ def test_cifar10_like_table_fills_the_papers_columns_of_the_models_it_reports(tm
     assert parsed["rows"][0][:4] == ["standard", "0.0000", "93.2000", "-93.2000"]
     assert parsed["rows"][1][1:7] == ["10.0000", "85.0000", "-75.0000", "11.0000", "64.6000", "-53.6000"]
     assert parsed["rows"][2][1:7] == ["20.0000", "", "", "21.0000", "", ""]  # robust_linf: not in the paper
+
+
+def test_a_table_with_replicates_shows_mean_plus_minus_std_and_n(tmp_path):
+    """value = mean, std = sample std over the replicates; n gets a column; ours − paper uses the mean."""
+    table = tmp_path / "table1_accuracy.csv"
+    rows = long_rows("cifar10", "standard", [{"clean_accuracy": 93.0, "pgd_l2_accuracy": 0.5},
+                                             {"clean_accuracy": 94.0, "pgd_l2_accuracy": 0.7}],
+                     ["clean_accuracy", "pgd_l2_accuracy"])
+    rows += long_rows("cifar10", "robust_l2", [{"clean_accuracy": 84.0, "pgd_l2_accuracy": 60.0}],
+                      ["clean_accuracy", "pgd_l2_accuracy"])
+    write_table(table, rows)
+    header, body = paper_layout(table_rows_with_difference(read_table(table)))
+    assert header[:2] == ["model", "n"]
+    assert [line[:2] for line in body] == [["standard", 2], ["robust_l2", 1]]
+    out = tmp_path / "r.html"
+    build_report([table], [], {}, out, versions={})
+    parsed = parse(out).table("table1_accuracy")
+    assert parsed["header"] == ["model", "n", "clean_accuracy", "clean_accuracy (paper)",
+                                f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy", "pgd_l2_accuracy (paper)",
+                                f"pgd_l2_accuracy (ours {MINUS} paper)"]
+    assert parsed["rows"][0] == ["standard", "2", "93.5000 \u00b1 0.7071", "93.2000", "0.3000",
+                                 "0.6000 \u00b1 0.1414", "0.3600", "0.2400"]
+    assert parsed["rows"][1][:3] == ["robust_l2", "1", "84.0000"]  # one replicate: no std
+    assert "sample standard deviation" in out.read_text()

@@ -25,3 +25,15 @@ def test_an_unknown_purpose_names_the_known_ones():
 
 def test_every_stream_says_what_it_draws():
     assert all(stream.purpose for stream in STREAMS.values())
+
+
+def test_replicate_0_trains_from_the_config_seed_and_the_others_from_distinct_far_seeds():
+    from robinterp.base.seeds import replicate_seeds
+
+    assert replicate_seeds(0, 1) == [0] and replicate_seeds(7, 3)[0] == 7
+    seeds = {s for seed in range(20) for s in replicate_seeds(seed, 5)}
+    assert len(seeds) == 20 * 5  # no two (config seed, replicate) share a training seed
+    # the other replicates stay clear of small seeds, such as the judge's (seed 1 in the demo)
+    assert all(s >= 1000 for seed in range(20) for s in replicate_seeds(seed, 5)[1:])
+    with pytest.raises(ValueError):
+        replicate_seeds(0, 0)

@@ -84,10 +84,11 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
                                  str(tmp_path), "all"], cwd=tmp_path, env=slurm_env, stdout=sink,
                                 stderr=subprocess.STDOUT)
     try:
-        # A preemption: SIGTERM to the steps of the running robust training job (scancel's job-step signal).
-        train_log = tmp_path / "results/test/logs/train_model/digits/robust_l2.log"
-        _wait_for(train_log, r"epoch 1/2 batch 10/", proc, out)
-        job = _wait_for(out, r"jobid \d+ \(log: \S*rule_train_model/\S*robust_l2", proc, out).split()[1]
+        # A preemption: SIGTERM to the steps of the running robust training job (scancel's job-step signal),
+        # replicate 0 (.test trains two replicates of each method; the plugin's log folder ends in the seed).
+        train_log = tmp_path / "results/test/logs/train_model/digits/robust_l2/seed0.log"
+        _wait_for(train_log, r"epoch 1/1 batch 10/", proc, out)
+        job = _wait_for(out, r"jobid \d+ \(log: \S*rule_train_model/digits_robust_l2_0/", proc, out).split()[1]
         subprocess.run(["scancel", "--signal=TERM", job], env=slurm_env, check=True)
         assert proc.wait(timeout=600) == 0, out.read_text()[-5000:]
     finally:
@@ -96,20 +97,21 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     elapsed = time.monotonic() - started
     text = out.read_text()
 
-    # Every job went through sbatch: one SLURM job id per job, the preempted training twice.
+    # Every job went through sbatch: one SLURM job id per job, the preempted training twice; every method
+    # trained twice (two replicates), and every per-model analysis but the figures' run on both.
     submitted = [(m[1], m[2], m[3]) for m in SUBMITTED.finditer(text)]
     per_rule = {}
     for job_id, rule, wildcards in submitted:
         per_rule.setdefault(rule, []).append((job_id, wildcards))
     assert {r: len(j) for r, j in per_rule.items()} == {
-        "prepare_data": 1, "train_model": 3, "evaluate_model": 2, "plot_training": 1, "accuracy_table": 1,
-        "select_attribution_images": 1, "attribute_model": 2, "explain_model": 2, "plot_attributions": 1,
+        "prepare_data": 1, "train_model": 5, "evaluate_model": 4, "plot_training": 1, "accuracy_table": 1,
+        "select_attribution_images": 1, "attribute_model": 4, "explain_model": 2, "plot_attributions": 1,
         "plot_attribution_grid": 2, "attribution_table": 1, "train_judge": 1, "class_seeds": 1,
-        "generate_classes": 2, "invert_representations": 2, "visualise_features": 2, "synthesis_metrics": 1,
+        "generate_classes": 4, "invert_representations": 4, "visualise_features": 2, "synthesis_metrics": 1,
         "synthesis_table": 2, "plot_seeds": 1, "plot_generation": 1, "plot_inversions": 2, "plot_features": 2,
-        "report": 1, "robustness_curves": 2, "plot_robustness_curves": 1, "etmann_analysis": 2, "plot_etmann": 1,
+        "report": 1, "robustness_curves": 4, "plot_robustness_curves": 1, "etmann_analysis": 4, "plot_etmann": 1,
         "methods_matrix": 1}, text[-3000:]
-    robust_attempts = [j for j, w in per_rule["train_model"] if "robust_l2" in w]
+    robust_attempts = [j for j, w in per_rule["train_model"] if w == "digits_robust_l2_0"]
     assert len(robust_attempts) == 2 and robust_attempts[0] == job
 
     # GPU for training (in the profile's GPU partition), none for data preparation.
@@ -127,8 +129,8 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     # rule's log holds the last attempt, resume.log beside the checkpoint all of them.
     log = train_log.read_text()
     assert re.search(r"resuming from checkpoint \S+resume\.pt at epoch 1, batch \d+", log), log[-2000:]
-    assert "training from scratch" not in log and "epoch 2/2 done" in log
-    attempts = (tmp_path / "results/test/models/digits/robust_l2/resume.log").read_text()
+    assert "training from scratch" not in log and "epoch 1/1 done" in log
+    attempts = (tmp_path / "results/test/models/digits/robust_l2/seed0/resume.log").read_text()
     stopped = re.search(r"stopped by SIGTERM at epoch 1, batch (\d+)/\d+; checkpoint written", attempts)
     assert stopped and int(stopped.group(1)) >= 10, attempts[-3000:]
     assert f"at epoch 1, batch {stopped.group(1)}\n" in attempts.split(stopped.group(0))[1]
@@ -144,7 +146,7 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     tic = time.monotonic()
     bad = subprocess.run([*SNAKEMAKE, *OVERRIDES, "--configfile", ".test/config.yaml", "--directory", str(tmp_path),
                           "--set-resources", "train_model:gpu=3", "train_model:slurm_partition=gpu",
-                          "--forcerun", "train_model", "results/test/models/digits/standard/model.pt"],
+                          "--forcerun", "train_model", "results/test/models/digits/standard/seed0/model.pt"],
                          cwd=tmp_path, env=slurm_env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "Requested node configuration is not available" in bad.stdout + bad.stderr

@@ -110,10 +110,15 @@ def test_metrics_agree_with_direct_computations():
     test, train, s, cpu = split(30, 0), split(40, 1), settings(), torch.device("cpu")
     judge = model(7)
     seeds = make_seeds(test, 3, s)
-    generated = {"standard": run_generation(model(0), seeds, s)}
-    inversions = {"standard": run_inversion(model(0), test, s)}
-    metrics = synthesis_metrics(JudgeFeatures(judge), test, train, generated, inversions, s, cpu, judge=judge)
-    assert set(metrics) == {"standard", "real_data"}
+    generated = {"standard": [run_generation(model(0), seeds, s), run_generation(model(1), seeds, s)]}
+    inversions = {"standard": [run_inversion(model(0), test, s), run_inversion(model(1), test, s)]}
+    replicates = synthesis_metrics(JudgeFeatures(judge), test, train, generated, inversions, s, cpu, judge=judge)
+    assert set(replicates) == {"standard", "real_data"}
+    assert len(replicates["standard"]) == 2 and len(replicates["real_data"]) == 1  # one per replicate; real: one
+    assert replicates["standard"][0] != replicates["standard"][1]
+    metrics = {name: entries[0] for name, entries in replicates.items()}  # replicate 0
+    generated = {"standard": generated["standard"][0]}
+    inversions = {"standard": inversions["standard"][0]}
 
     def rep(images):
         with torch.no_grad():

@@ -1,4 +1,5 @@
-"""The training curves figure: every model's history drawn, written as PNG and PDF by the one figure saver."""
+"""The training curves figure: every model's (every replicate's) history drawn, written as PNG and PDF by the one
+figure saver."""
 
 from matplotlib.image import imread
 
@@ -13,9 +14,11 @@ def test_training_curves_are_written_at_the_package_resolution(tmp_path):
             for name in ("standard",) for e in (1, 2, 3)]
     paths = {}
     for name in ("standard", "robust_l2"):
-        paths[name] = tmp_path / f"{name}.csv"
-        paths[name].write_text(history_csv([{**r, "val_adv_accuracy": r["val_adv_accuracy"] or 10} for r in rows]
-                                           if name == "robust_l2" else rows))
+        paths[name] = [tmp_path / f"{name}.csv"]
+        paths[name][0].write_text(history_csv([{**r, "val_adv_accuracy": r["val_adv_accuracy"] or 10} for r in rows]
+                                              if name == "robust_l2" else rows))
+    paths["robust_l2"].append(tmp_path / "robust_l2_replicate1.csv")  # a second replicate, drawn beside the first
+    paths["robust_l2"][1].write_text(history_csv([{**r, "val_adv_accuracy": 15, "train_loss": 1.0} for r in rows]))
     out = [tmp_path / "fig.png", tmp_path / "fig.pdf"]
     plot_training_curves(paths, "digits", out)
     assert out[1].read_bytes().startswith(b"%PDF")

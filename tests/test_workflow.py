@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -54,15 +55,15 @@ def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
     log = out.stdout + out.stderr
     for dataset in ("cifar10", "smallimagenet150"):
         assert f"{tmp_path}/r/data/{dataset}/meta.json" in log
-        for model in ("standard", "robust_l2"):
-            assert f"{tmp_path}/r/models/{dataset}/{model}/model.pt" in log
-            assert f"{tmp_path}/r/eval/{dataset}/{model}.json" in log
+        for model in ("standard", "robust_l2"):  # one replicate: the config seed's
+            assert f"{tmp_path}/r/models/{dataset}/{model}/seed0/model.pt" in log
+            assert f"{tmp_path}/r/eval/{dataset}/{model}/seed0.json" in log
     assert f"{tmp_path}/r/table1_accuracy.csv" in log and f"{tmp_path}/r/table4_accuracy.csv" in log
     # MNIST, the dataset of the other seeds' MNIST experiments: its data, the seeds' methods, its tables and matrix
     assert f"{tmp_path}/r/data/mnist/meta.json" in log
     for model in ("standard", "robust_linf", "sgt", "asgt", "int", "int2_adv", "gradnorm_1"):
-        assert f"{tmp_path}/r/models/mnist/{model}/model.pt" in log, model
-        assert f"{tmp_path}/r/eval/mnist/{model}.json" in log, model
+        assert f"{tmp_path}/r/models/mnist/{model}/seed0/model.pt" in log, model
+        assert f"{tmp_path}/r/eval/mnist/{model}/seed0.json" in log, model
     assert f"{tmp_path}/r/judge/mnist/model.pt" in log  # its FID features: a judge, not Inception
     for output in ("mnist_accuracy.csv", "mnist_fid.csv", "mnist_inversion_distance.csv", "mnist/methods_matrix.csv",
                    "fig_robustness_mnist.png", "fig_etmann_mnist_summary.png"):
@@ -75,7 +76,7 @@ def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(t
                     "--set-resources", f"train_model:gpu={gpus}")
     lines = (out.stdout + out.stderr).splitlines()
     commands = [line for line in lines if " robinterp train " in line and "/models/" in line]
-    assert len(commands) == 2  # standard and robust_l2
+    assert len(commands) == 4  # standard and robust_l2, two replicates each
     judge = [line for line in lines if " robinterp train " in line and "/judge/" in line]
     assert len(judge) == 1 and "python -m robinterp train " in judge[0]  # its own rule, its own resources
     torchrun = f"python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node={gpus} -m robinterp train "
@@ -102,6 +103,57 @@ def test_compute_jobs_ask_for_a_gpu_unless_the_config_runs_on_the_cpu(tmp_path, 
     assert "gpu=" not in resources["attribution_table"]  # tables and figures ask for none
 
 
+def _dry_run_jobs(text):
+    """(rule, wildcards) of every job of a dry run's output."""
+    return {(block.split(":")[0], m.group(1)) for block in re.split(r"\n(?:local)?rule ", text)
+            for m in [re.search(r"wildcards: (.*)", block)] if m}
+
+
+def test_each_replicate_is_its_own_training_job_with_its_seed_in_the_path(tmp_path):
+    """.test trains every method twice: from the config seed (replicate 0) and from the replicate stream's next seed;
+    every per-model analysis runs on both, the figures of one model's images on replicate 0 only."""
+    from robinterp.base.seeds import replicate_seeds
+
+    seeds = replicate_seeds(0, 2)
+    assert seeds == [0, 1000]
+    out = snakemake("-n", "-p", "--configfile", str(REPO / ".test" / "config.yaml"), "--directory", str(tmp_path))
+    text = out.stdout + out.stderr
+    train = [line for line in text.splitlines() if " robinterp train " in line and "/models/" in line]
+    for model in ("standard", "robust_l2"):
+        mine = sorted(line for line in train if f"/models/digits/{model}/" in line)
+        assert len(mine) == 2, mine
+        for line, seed in zip(sorted(mine, key=lambda c: int(c.split("--seed ")[1].split()[0])), seeds):
+            assert f" --seed {seed} " in line and f"--out results/test/models/digits/{model}/seed{seed}/model.pt" in line
+            assert f"--checkpoint results/test/models/digits/{model}/seed{seed}/resume.pt" in line
+            assert "replicates" not in line.split("--train-settings '")[1].split("'")[0]  # jobs, not a training setting
+    jobs = _dry_run_jobs(text)
+    for rule in ("train_model", "evaluate_model", "attribute_model", "generate_classes", "invert_representations",
+                 "robustness_curves", "etmann_analysis"):
+        assert {w for r, w in jobs if r == rule} == {f"dataset=digits, model={m}, seed={s}"
+                                                    for m in ("standard", "robust_l2") for s in seeds}, rule
+    for rule in ("explain_model", "visualise_features"):  # the figures' maps and images: replicate 0
+        assert {w for r, w in jobs if r == rule} == {f"dataset=digits, model={m}, seed=0"
+                                                    for m in ("standard", "robust_l2")}, rule
+    table = [line for line in text.splitlines() if " robinterp table " in line]
+    assert len(table) == 1 and all(f"standard=results/test/eval/digits/standard/seed{s}.json" in table[0] for s in seeds)
+
+
+def test_a_method_may_set_its_own_number_of_replicates(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    config["datasets"]["digits"]["methods"]["robust_l2"]["replicates"] = 3
+    config["datasets"]["digits"]["replicates"] = 1
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path))
+    trained = {w for r, w in _dry_run_jobs(out.stdout + out.stderr) if r == "train_model"}
+    assert trained == {"dataset=digits, model=standard, seed=0"} | {
+        f"dataset=digits, model=robust_l2, seed={s}" for s in (0, 1000, 2000)}
+    # a seed that is not a replicate of the method is refused, naming the replicates' seeds
+    bad = snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path),
+                    "results/test/models/digits/standard/seed1000/model.pt", check=False)
+    assert bad.returncode != 0 and "seed1000 is not a replicate of digits/standard" in bad.stdout + bad.stderr
+
+
 def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_path):
     """Adding a method to the config adds its jobs (training, every analysis, its matrix row), nothing else."""
     config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
@@ -112,7 +164,7 @@ def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_p
     out = snakemake("-n", "-p", "--configfile", str(path), "--directory", str(tmp_path))
     text = out.stdout + out.stderr
     train = [line for line in text.splitlines() if " robinterp train " in line and "/models/digits/sgt/" in line]
-    assert len(train) == 1
+    assert len(train) == 2  # two replicates
     settings = json.loads(train[0].split("--train-settings '")[1].split("'")[0])
     assert settings["objective"] == {"mask_fraction": 0.3, "name": "sgt", "weight": 1.0} and settings["epochs"] == 1
     jobs = {(block.split(":")[0], m.group(1)) for block in re.split(r"\n(?:local)?rule ", text)
@@ -125,7 +177,7 @@ def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_p
 
 def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     bad = tmp_path / "bad.yaml"
-    text = (REPO / ".test" / "config.yaml").read_text().replace("epochs: 2", "epoch: 2")
+    text = (REPO / ".test" / "config.yaml").read_text().replace("      epochs: 1 ", "      epoch: 1 ")
     bad.write_text(text)
     out = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), check=False)
     assert out.returncode != 0
@@ -162,10 +214,11 @@ def _set(config, path, value):
 @pytest.mark.parametrize("path, value, expected", [
     # attack and objective may be null: the error still names the key and the bound it breaks
     ("datasets.digits.methods.robust_l2.attack.eps", -1.0, ["-1.0 is less than or equal to the minimum of 0",
-                                                            "['robust_l2']['attack']['eps']"]),
-    ("datasets.digits.train.val_attack.steps", 0, ["0 is less than the minimum of 1", "['val_attack']['steps']"]),
+                                                            "datasets.digits.methods.robust_l2.attack.eps"]),
+    ("datasets.digits.train.val_attack.steps", 0, ["0 is less than the minimum of 1",
+                                                   "datasets.digits.train.val_attack.steps"]),
     ("datasets.digits.methods.standard.objective", {"name": "sgt", "weight": -1},
-     ["-1 is less than the minimum of 0", "['objective']['weight']"]),
+     ["-1 is less than the minimum of 0", "datasets.digits.methods.standard.objective.weight"]),
     # each data source has its own keys: a misspelt one is named
     ("datasets.digits.prepare", {"source": "cifar10", "archiv": "raw/cifar-10-python.tar.gz"},
      ["'archiv' was unexpected"]),
@@ -177,7 +230,7 @@ def test_a_wrong_value_in_a_nullable_or_per_source_section_is_reported_with_its_
     bad.write_text(yaml.safe_dump(config))
     out = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), check=False)
     text = out.stdout + out.stderr
-    assert out.returncode != 0 and "Error validating config file" in text, text[-3000:]
+    assert out.returncode != 0 and "(schema rule" in text, text[-3000:]
     assert all(e in text for e in expected), text[-3000:]
     assert "is not valid under any of the given schemas" not in text
 
@@ -190,12 +243,19 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     results = tmp_path / "results" / "test"
     with open(results / "table1_accuracy.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["dataset", "model", "metric", "value", "paper"]
+    assert list(rows[0]) == ["dataset", "model", "metric", "value", "std", "n", "paper"]
+    assert all(r["n"] == "2" and float(r["std"]) >= 0 for r in rows)  # two replicates: mean, sample std, n
+    evaluations = [json.loads((results / "eval" / "digits" / "standard" / f"seed{s}.json").read_text())
+                   for s in (0, 1000)]
+    clean = [e["clean_accuracy"] for e in evaluations]
+    standard_clean = next(r for r in rows if (r["model"], r["metric"]) == ("standard", "clean_accuracy"))
+    assert float(standard_clean["value"]) == pytest.approx(np.mean(clean), abs=1e-4)
+    assert float(standard_clean["std"]) == pytest.approx(np.std(clean, ddof=1), abs=1e-4)
     cells = {(r["model"], r["metric"]): float(r["value"]) for r in rows}
     assert set(cells) == {(m, k) for m in ("standard", "robust_l2") for k in ("clean_accuracy", "pgd_l2_accuracy")}
     assert all(0.0 <= v <= 100.0 for v in cells.values())
     assert all(r["paper"] == "" for r in rows)  # the paper has no numbers for the digits
-    assert cells[("standard", "clean_accuracy")] > 50.0  # two short epochs on real digits already learn
+    assert cells[("standard", "clean_accuracy")] > 50.0  # one short epoch on real digits already learns
     assert (results / "fig_training_digits.png").stat().st_size > 10_000
     for figure in ("fig02_digits_attributions", "fig10_digits_ig_grid", "fig13_digits_shap_grid"):
         assert (results / f"{figure}.png").stat().st_size > 10_000 and (results / f"{figure}.pdf").exists()
@@ -212,6 +272,7 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
         table2 = list(csv.DictReader(f))
     assert [(r["model"], r["metric"]) for r in table2] == [
         (m, k) for m in ("standard", "robust_l2", "real_data") for k in ("fid_judge", "judge_accuracy")]
+    assert [r["n"] for r in table2] == ["2"] * 4 + ["1"] * 2 and table2[-1]["std"] == ""  # real data: one
     with open(results / "table3_inversion_distance.csv", newline="") as f:
         table3 = {(r["model"], r["metric"]) for r in csv.DictReader(f)}
     assert {("robust_l2", "judge_l2_inv1"), ("standard", "judge_l2_inv2_std"), ("standard", "pixel_l2_inv1")} <= table3
@@ -220,25 +281,28 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     for figure in synthesis_figures:
         assert (results / f"{figure}.png").stat().st_size > 10_000 and (results / f"{figure}.pdf").exists()
     with open(results / "digits" / "methods_matrix.csv", newline="") as f:
-        matrix = {(r["model"], r["metric"]) for r in csv.DictReader(f)}
+        matrix = {(r["model"], r["metric"]): r for r in csv.DictReader(f)}
+    assert all(r["n"] == "2" and r["std"] != "" for r in matrix.values())
     assert {(m, k) for m in ("standard", "robust_l2") for k in ("clean_accuracy", "alignment_mean", "fid_judge",
-                                                                 "median_boundary_distance")} <= matrix
+                                                                 "median_boundary_distance")} <= set(matrix)
     for figure in ("fig_robustness_digits", "fig_etmann_digits_summary", "fig_etmann_digits_scatter"):
         assert (results / f"{figure}.png").stat().st_size > 10_000
     report = (results / "report.html").read_text()
     for name in ["table1_accuracy", "table2_fid", "table3_inversion_distance", "table7_attribution",
                  *synthesis_figures]:
         assert name in report, name
+    assert "<th>model</th><th>n</th>" in report and "&#177;" in report  # mean ± std, and n
     # training curves, 3 attribution figures, the synthesis figures, curves, 2 Etmann figures, the matrix
     assert report.count("<img ") == 4 + len(synthesis_figures) + 4
     logs = results / "logs"
-    assert "inversion [1–6 of 6]: step 5/5" in (logs / "invert_representations" / "digits" / "standard.log").read_text()
-    assert "epoch 2/2 done" in (logs / "train_model" / "digits" / "robust_l2.log").read_text()
-    assert "evaluated batch 1/1" in (logs / "evaluate_model" / "digits" / "standard.log").read_text()
+    assert "inversion [1–6 of 6]: step 5/5" in (logs / "invert_representations" / "digits" / "standard" /
+                                                 "seed1000.log").read_text()
+    assert "epoch 1/1 done" in (logs / "train_model" / "digits" / "robust_l2" / "seed1000.log").read_text()
+    assert "evaluated batch 1/1" in (logs / "evaluate_model" / "digits" / "standard" / "seed0.log").read_text()
 
     # With the checkpoints in place, rebuilding a table re-runs evaluation only, never training.
     (results / "table1_accuracy.csv").unlink()
-    (results / "eval" / "digits" / "standard.json").unlink()
+    (results / "eval" / "digits" / "standard" / "seed0.json").unlink()
     plan = snakemake("-n", "--configfile", config, "--directory", str(tmp_path), "results/test/table1_accuracy.csv")
     text = plan.stdout + plan.stderr
     assert "evaluate_model" in text and "accuracy_table" in text

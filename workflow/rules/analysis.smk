@@ -31,9 +31,9 @@ rule etmann_analysis:
         arrays=ETMANN_NPZ,
         summary=ETMANN_JSON,
     log:
-        f"{RESULTS}/logs/etmann_analysis/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/etmann_analysis/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/etmann_analysis/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/etmann_analysis/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS

@@ -9,9 +9,9 @@ rule evaluate_model:
     output:
         EVAL_JSON,
     log:
-        f"{RESULTS}/logs/evaluate_model/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/evaluate_model/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_model/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate_model/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -61,9 +61,9 @@ rule robustness_curves:
     output:
         CURVES_JSON,
     log:
-        f"{RESULTS}/logs/robustness_curves/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/robustness_curves/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/robustness_curves/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/robustness_curves/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS

@@ -32,9 +32,9 @@ rule attribute_model:
     output:
         ATTRIBUTION_JSON,
     log:
-        f"{RESULTS}/logs/attribute_model/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/attribute_model/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/attribute_model/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/attribute_model/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -63,9 +63,9 @@ rule explain_model:
     output:
         ATTRIBUTION_NPZ,
     log:
-        f"{RESULTS}/logs/explain_model/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/explain_model/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/explain_model/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/explain_model/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS

@@ -12,6 +12,7 @@ from robinterp.analysis.settings import EtmannSettings
 from robinterp.attacks.settings import CurveSettings
 from robinterp.attacks.spec import AttackSpec, accuracy_metric_names
 from robinterp.base.config import from_dict
+from robinterp.base.seeds import replicate_seeds
 
 RESULTS = config["results"]
 DATASETS = config["datasets"]
@@ -34,22 +35,25 @@ shell.prefix(f"set -euo pipefail; {_PATH}export PYTHONPATH={workflow.basedir}/sr
 # --- output paths ---
 # Each output's path pattern, written once: rules name it in `output:`, input functions
 # and the list of final outputs format it. A figure is written twice, as .png and .pdf:
-# its pattern has no extension.
+# its pattern has no extension. What belongs to one trained model has REPLICATE in its path:
+# a method trained n times (replicates) has one such file per training seed.
+
+REPLICATE = "{dataset}/{model}/seed{seed}"
 
 DATA_DIR = f"{RESULTS}/data/{{dataset}}"
 DATA_META = f"{DATA_DIR}/meta.json"
 
-MODEL = f"{RESULTS}/models/{{dataset}}/{{model}}/model.pt"
-HISTORY = f"{RESULTS}/models/{{dataset}}/{{model}}/history.csv"
-CHECKPOINT = f"{RESULTS}/models/{{dataset}}/{{model}}/resume.pt"  # not an output: kept across failed attempts
+MODEL = f"{RESULTS}/models/{REPLICATE}/model.pt"
+HISTORY = f"{RESULTS}/models/{REPLICATE}/history.csv"
+CHECKPOINT = f"{RESULTS}/models/{REPLICATE}/resume.pt"  # not an output: kept across failed attempts
 TRAINING_FIGURE = f"{RESULTS}/fig_training_{{dataset}}"
 
-EVAL_JSON = f"{RESULTS}/eval/{{dataset}}/{{model}}.json"
+EVAL_JSON = f"{RESULTS}/eval/{REPLICATE}.json"
 ACCURACY_TABLE = f"{RESULTS}/{{table}}.csv"
 
 ATTRIBUTION_SELECTION = f"{RESULTS}/attribution/{{dataset}}/selection.json"
-ATTRIBUTION_JSON = f"{RESULTS}/attribution/{{dataset}}/{{model}}.json"
-ATTRIBUTION_NPZ = f"{RESULTS}/attribution/{{dataset}}/{{model}}.npz"
+ATTRIBUTION_JSON = f"{RESULTS}/attribution/{REPLICATE}.json"
+ATTRIBUTION_NPZ = f"{RESULTS}/attribution/{REPLICATE}.npz"
 ATTRIBUTION_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_attributions"
 ATTRIBUTION_GRID_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_{{method}}_grid"
 ATTRIBUTION_TABLE = f"{RESULTS}/table7_attribution.csv"
@@ -58,9 +62,9 @@ JUDGE_MODEL = f"{RESULTS}/judge/{{dataset}}/model.pt"
 JUDGE_HISTORY = f"{RESULTS}/judge/{{dataset}}/history.csv"
 JUDGE_CHECKPOINT = f"{RESULTS}/judge/{{dataset}}/resume.pt"  # not an output, as CHECKPOINT
 CLASS_SEEDS = f"{RESULTS}/synthesis/{{dataset}}/seeds.npz"
-GENERATED_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/generated.npz"
-INVERSIONS_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/inversions.npz"
-FEATURES_NPZ = f"{RESULTS}/synthesis/{{dataset}}/{{model}}/features.npz"
+GENERATED_NPZ = f"{RESULTS}/synthesis/{REPLICATE}/generated.npz"
+INVERSIONS_NPZ = f"{RESULTS}/synthesis/{REPLICATE}/inversions.npz"
+FEATURES_NPZ = f"{RESULTS}/synthesis/{REPLICATE}/features.npz"
 SYNTHESIS_METRICS = f"{RESULTS}/synthesis/{{dataset}}/metrics.json"
 SYNTHESIS_TABLE = f"{RESULTS}/{{synthesis_table}}.csv"
 SEEDS_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_seeds"
@@ -70,10 +74,10 @@ FEATURES_FIGURE = f"{RESULTS}/fig{{number}}_{{dataset}}_features"
 # Not under RESULTS: every config with synthesis.features: inception shares the one download.
 INCEPTION_WEIGHTS = config.get("inception_weights", "resources/weights-inception-2015-12-05-6726825d.pth")
 
-CURVES_JSON = f"{RESULTS}/curves/{{dataset}}/{{model}}.json"
+CURVES_JSON = f"{RESULTS}/curves/{REPLICATE}.json"
 ROBUSTNESS_FIGURE = f"{RESULTS}/fig_robustness_{{dataset}}"
-ETMANN_NPZ = f"{RESULTS}/etmann/{{dataset}}/{{model}}.npz"
-ETMANN_JSON = f"{RESULTS}/etmann/{{dataset}}/{{model}}.json"
+ETMANN_NPZ = f"{RESULTS}/etmann/{REPLICATE}.npz"
+ETMANN_JSON = f"{RESULTS}/etmann/{REPLICATE}.json"
 ETMANN_SUMMARY_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_summary"
 ETMANN_SCATTER_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_scatter"
 METHODS_MATRIX_CSV = f"{RESULTS}/{{dataset}}/methods_matrix.csv"
@@ -110,7 +114,7 @@ def robinterp_launcher(wildcards, resources):
     return "python -m robinterp"
 
 
-# --- methods and the files of each ---
+# --- methods, their replicates and the files of each ---
 
 
 def methods(dataset):
@@ -122,11 +126,42 @@ def figure_methods(dataset):
     return DATASETS[dataset].get("figure_methods") or methods(dataset)
 
 
-def per_model(pattern, dataset, figure=False):
-    """Method → `pattern` of that method, for every method of the dataset (or, with `figure`, the figures')."""
+def replicates(dataset, model):
+    """How many times a method is trained: its own `replicates`, else its dataset's, else once."""
+    method = DATASETS[dataset]["methods"][model] or {}
+    return method.get("replicates", DATASETS[dataset].get("replicates", 1))
+
+
+def replicate_seeds_of(dataset, model):
+    """The training seeds of a method's replicates, replicate 0 (the config seed) first (robinterp.base.seeds)."""
+    return replicate_seeds(config["seed"], replicates(dataset, model))
+
+
+def per_replicate(pattern, dataset):
+    """Method → `pattern` of each of its replicates (replicate 0 first), for every method of the dataset."""
     return {
-        m: pattern.format(dataset=dataset, model=m) for m in (figure_methods(dataset) if figure else methods(dataset))
+        m: [pattern.format(dataset=dataset, model=m, seed=seed) for seed in replicate_seeds_of(dataset, m)]
+        for m in methods(dataset)
     }
+
+
+def per_figure_model(pattern, dataset):
+    """Figure method → `pattern` of its replicate 0: a figure of a model's images shows one trained model."""
+    return {
+        m: pattern.format(dataset=dataset, model=m, seed=replicate_seeds_of(dataset, m)[0])
+        for m in figure_methods(dataset)
+    }
+
+
+def training_seed(wildcards):
+    """Params function: the seed of a training job, after checking it is one of the method's replicate seeds."""
+    seeds = replicate_seeds_of(wildcards.dataset, wildcards.model)
+    if int(wildcards.seed) not in seeds:
+        raise ValueError(
+            f"seed{wildcards.seed} is not a replicate of {wildcards.dataset}/{wildcards.model}: its seeds are "
+            f"{seeds} (config: seed and datasets.{wildcards.dataset}[.methods.{wildcards.model}].replicates)"
+        )
+    return int(wildcards.seed)
 
 
 def png(figure, **wildcards):
@@ -134,26 +169,32 @@ def png(figure, **wildcards):
     return f"{figure.format(**wildcards)}.png"
 
 
+def _paths(paths):
+    """A path, or a list of paths (a method's replicates), as a list."""
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
 def name_path_args(mapping):
-    return " ".join(f"{name}={path}" for name, path in mapping.items())
+    """`name=path ...`, a name once per path where it maps to several (a method's replicates, in order)."""
+    return " ".join(f"{name}={path}" for name, paths in mapping.items() for path in _paths(paths))
 
 
 def input_name_paths(wildcards, input):
-    """Params function: `name=path ...` of the rule's named inputs (a method → path dict, unpacked)."""
+    """Params function: `name=path ...` of the rule's named inputs (a method → path(s) dict, unpacked)."""
     return name_path_args(dict(input.items()))
 
 
 def input_list(get):
-    """Input function: the paths of the method → path input function `get`, as a list (a named input's files)."""
+    """Input function: the paths of the method → path(s) input function `get`, as a list (a named input's files)."""
 
     def get_paths(wildcards):
-        return list(get(wildcards).values())
+        return [path for paths in get(wildcards).values() for path in _paths(paths)]
 
     return get_paths
 
 
 def name_path_params(get):
-    """Params function: `method=path ...` of the method → path input function `get`."""
+    """Params function: `method=path ...` of the method → path(s) input function `get`."""
 
     def params(wildcards):
         return name_path_args(get(wildcards))
@@ -213,6 +254,7 @@ def train_settings(wildcards):
     """The dataset's train section, with the method's own changes, attack and objective."""
     spec = DATASETS[wildcards.dataset]
     method = dict(spec["methods"][wildcards.model])
+    method.pop("replicates", None)  # how many jobs, not how each trains
     return as_json({**spec["train"], **method.pop("train", {}), **method})
 
 
@@ -220,7 +262,7 @@ def train_settings(wildcards):
 
 
 def get_histories(wildcards):
-    return per_model(HISTORY, wildcards.dataset)
+    return per_replicate(HISTORY, wildcards.dataset)
 
 
 # --- accuracy under attack (workflow/rules/attacks.smk) ---
@@ -231,7 +273,7 @@ def accuracy_table_dataset(wildcards):
 
 
 def get_accuracy_metrics(wildcards):
-    return per_model(EVAL_JSON, accuracy_table_dataset(wildcards))
+    return per_replicate(EVAL_JSON, accuracy_table_dataset(wildcards))
 
 
 def accuracy_table_metrics(wildcards):
@@ -251,7 +293,7 @@ def get_attribution_arrays(wildcards):
             f"the {kind.replace('_', ' ')} figure of {wildcards.dataset} is fig{figures[kind]}, not "
             f"fig{wildcards.number} (config: datasets.{wildcards.dataset}.attribution.figures.{kind})"
         )
-    return per_model(ATTRIBUTION_NPZ, wildcards.dataset, figure=True)
+    return per_figure_model(ATTRIBUTION_NPZ, wildcards.dataset)
 
 
 def attribution_sample_rows(wildcards):
@@ -264,8 +306,8 @@ def attribution_figure_scale(wildcards):
 
 
 def attribution_metric_files():
-    """'DATASET:MODEL' → metrics JSON of every (dataset, method), for table 7."""
-    return {f"{d}:{m}": path for d in DATASETS for m, path in per_model(ATTRIBUTION_JSON, d).items()}
+    """'DATASET:MODEL' → metrics JSONs of every (dataset, method), one per replicate, for table 7."""
+    return {f"{d}:{m}": paths for d in DATASETS for m, paths in per_replicate(ATTRIBUTION_JSON, d).items()}
 
 
 def attribution_figures(dataset):
@@ -341,11 +383,11 @@ def get_feature_extractor(wildcards):
 
 
 def get_generated(wildcards):
-    return per_model(GENERATED_NPZ, wildcards.dataset)
+    return per_replicate(GENERATED_NPZ, wildcards.dataset)
 
 
 def get_inversions(wildcards):
-    return per_model(INVERSIONS_NPZ, wildcards.dataset)
+    return per_replicate(INVERSIONS_NPZ, wildcards.dataset)
 
 
 def synthesis_table_dataset(wildcards):
@@ -398,15 +440,15 @@ def get_class_seeds_of_figure(wildcards):
 def get_generation_figure_arrays(wildcards):
     """The generated images of the figure methods, for the generation figure (checked as above)."""
     synthesis_figure_entry(wildcards, "generation")
-    return per_model(GENERATED_NPZ, wildcards.dataset, figure=True)
+    return per_figure_model(GENERATED_NPZ, wildcards.dataset)
 
 
 def get_inversion_figure_arrays(wildcards):
-    return per_model(INVERSIONS_NPZ, wildcards.dataset, figure=True)
+    return per_figure_model(INVERSIONS_NPZ, wildcards.dataset)
 
 
 def get_feature_figure_arrays(wildcards):
-    return per_model(FEATURES_NPZ, wildcards.dataset, figure=True)
+    return per_figure_model(FEATURES_NPZ, wildcards.dataset)
 
 
 def synthesis_figures(dataset):
@@ -425,11 +467,11 @@ def synthesis_figures(dataset):
 
 
 def get_curves(wildcards):
-    return per_model(CURVES_JSON, wildcards.dataset)
+    return per_replicate(CURVES_JSON, wildcards.dataset)
 
 
 def get_etmann_arrays(wildcards):
-    return per_model(ETMANN_NPZ, wildcards.dataset)
+    return per_replicate(ETMANN_NPZ, wildcards.dataset)
 
 
 def gradnorm_order(wildcards):
@@ -443,15 +485,15 @@ def gradnorm_order(wildcards):
 
 
 def get_evaluations(wildcards):
-    return per_model(EVAL_JSON, wildcards.dataset)
+    return per_replicate(EVAL_JSON, wildcards.dataset)
 
 
 def get_attribution_metrics(wildcards):
-    return per_model(ATTRIBUTION_JSON, wildcards.dataset)
+    return per_replicate(ATTRIBUTION_JSON, wildcards.dataset)
 
 
 def get_etmann_summaries(wildcards):
-    return per_model(ETMANN_JSON, wildcards.dataset)
+    return per_replicate(ETMANN_JSON, wildcards.dataset)
 
 
 def methods_outputs(dataset):

@@ -84,9 +84,9 @@ rule generate_classes:
     output:
         GENERATED_NPZ,
     log:
-        f"{RESULTS}/logs/generate_classes/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/generate_classes/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/generate_classes/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/generate_classes/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -110,9 +110,9 @@ rule invert_representations:
     output:
         INVERSIONS_NPZ,
     log:
-        f"{RESULTS}/logs/invert_representations/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/invert_representations/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/invert_representations/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/invert_representations/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -136,9 +136,9 @@ rule visualise_features:
     output:
         FEATURES_NPZ,
     log:
-        f"{RESULTS}/logs/visualise_features/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/visualise_features/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/visualise_features/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/visualise_features/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS

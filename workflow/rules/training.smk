@@ -1,5 +1,8 @@
-# Standard and adversarial training (robinterp.training), one job per
-# (dataset, method). A killed or preempted job resumes from resume.pt, which is
+# Standard and adversarial training (robinterp.training), one job per (dataset, method,
+# replicate): replicate k trains from robinterp.base.seeds' "replicate" stream (replicate 0
+# from the config seed) into models/<dataset>/<method>/seed<seed>/; every replicate goes
+# through every analysis, measured alike (the same images, attack starts and noise).
+# A killed or preempted job resumes from resume.pt, which is
 # not an output, so Snakemake keeps it across failures and retries. SIGTERM or
 # SIGUSR1 makes training write resume.pt after the current batch and exit
 # 128+signal; model.pt and history.csv are written only when training is done.
@@ -14,9 +17,9 @@ rule train_model:
         model=MODEL,
         history=HISTORY,
     log:
-        f"{RESULTS}/logs/train_model/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/train_model/{REPLICATE}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_model/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/train_model/{REPLICATE}.tsv"
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -29,7 +32,7 @@ rule train_model:
         model=dataset_settings("model"),
         train=train_settings,
         checkpoint=CHECKPOINT,
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         launcher=robinterp_launcher,
     shell:

@@ -10,6 +10,7 @@ import numpy as np
 
 from robinterp.analysis.etmann import SUMMARY_KEYS, check_analysis
 from robinterp.analysis.matrix import HIGHER_IS_BETTER
+from robinterp.base.tables import ReplicateSummary, summarise_replicates
 from robinterp.base.plotting import new_figure, save_figure
 
 
@@ -18,8 +19,9 @@ def _check_out_paths(out_paths: Sequence[str | Path]) -> None:
         raise ValueError("out_paths: give a non-empty list of files (.png and/or .pdf)")
 
 
-def plot_alignment_vs_robustness(summaries: Mapping[str, Mapping[str, float]], out_paths: Sequence[str | Path],
-                                 gradnorm_order: Sequence[str] | None = None, title: str | None = None) -> None:
+def plot_alignment_vs_robustness(summaries: Mapping[str, Sequence[Mapping[str, float]]],
+                                 out_paths: Sequence[str | Path], gradnorm_order: Sequence[str] | None = None,
+                                 title: str | None = None) -> None:
     """Median alignment against median robustness, one point per model (Etmann et al. 2019, Figs. 2–3).
 
     Each model gets two markers at the same height (its median α): a filled one at its
@@ -27,10 +29,12 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Mapping[str, float]], o
     so the figure also shows how well ρ̃ estimates the attack's distance (their Fig. 2
     plots several attacks and ρ̃ the same way). The models named in ``gradnorm_order``
     (the gradient-norm-regularised models, in increasing λ) are joined by a line per
-    robustness measure, as their λ sweep is in the paper.
+    robustness measure, as their λ sweep is in the paper. A model with several replicates
+    is drawn at the mean of its replicates' medians, with error bars of ± one sample
+    standard deviation.
 
     Args:
-        summaries: model/method name → :func:`summary` of its :func:`per_image_analysis`.
+        summaries: model/method name → the :func:`summary` of each replicate's :func:`per_image_analysis`.
         out_paths: files to write (PNG and/or PDF, by extension), atomically.
         gradnorm_order: names in ``summaries`` to join by lines, in this order; ``None``: no line.
         title: figure title.
@@ -38,28 +42,40 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Mapping[str, float]], o
     _check_out_paths(out_paths)
     if not summaries:
         raise ValueError("summaries: no models to plot")
-    for name, s in summaries.items():
-        missing = [key for key in SUMMARY_KEYS if key not in s]
-        if missing:
-            raise ValueError(f"summaries[{name!r}]: missing {missing}; pass the output of etmann.summary")
+    for name, replicates in summaries.items():
+        if not replicates or isinstance(replicates, Mapping):
+            raise ValueError(f"summaries[{name!r}]: give a list of the replicates' summaries")
+        for s in replicates:
+            missing = [key for key in SUMMARY_KEYS if key not in s]
+            if missing:
+                raise ValueError(f"summaries[{name!r}]: missing {missing}; pass the output of etmann.summary")
     order = list(gradnorm_order or [])
     unknown = [name for name in order if name not in summaries]
     if unknown:
         raise ValueError(f"gradnorm_order: {unknown} not in summaries ({list(summaries)})")
+    keys = ("median_alignment", "median_boundary_distance", "median_linearised_robustness")
+    means = {name: {k: summarise_replicates([s[k] for s in replicates]) for k in keys}
+             for name, replicates in summaries.items()}
+    replicated = any(len(replicates) > 1 for replicates in summaries.values())
     fig = new_figure(5.5, 4.2)
     ax = fig.add_subplot(1, 1, 1)
     colours = _colours(len(summaries))
-    for (name, s), colour in zip(summaries.items(), colours):
-        a = s["median_alignment"]
-        ax.plot([s["median_boundary_distance"]], [a], "o", color=colour, label=name)
-        ax.plot([s["median_linearised_robustness"]], [a], "o", mfc="none", color=colour)
+    for (name, m), colour in zip(means.items(), colours):
+        a = m["median_alignment"]
+        label = f"{name} (n={a.n})" if replicated else name
+        for key, face, legend in (("median_boundary_distance", colour, label),
+                                  ("median_linearised_robustness", "none", None)):
+            x = m[key]
+            ax.errorbar([x.value], [a.value], xerr=None if x.std is None else [x.std],
+                        yerr=None if a.std is None else [a.std], fmt="o", mfc=face, color=colour, label=legend,
+                        elinewidth=0.8, capsize=2)
     if len(order) > 1:
         for key, style in (("median_boundary_distance", "-"), ("median_linearised_robustness", ":")):
-            ax.plot([summaries[n][key] for n in order], [summaries[n]["median_alignment"] for n in order],
+            ax.plot([means[n][key].value for n in order], [means[n]["median_alignment"].value for n in order],
                     style, color="0.4", linewidth=1, zorder=0)
     ax.plot([], [], "o", color="0.3", label="PGD-L2 boundary distance")
     ax.plot([], [], "o", mfc="none", color="0.3", label="linearised robustness ρ̃")
-    ax.set_xlabel("median robustness (L2)")
+    ax.set_xlabel("median robustness (L2)" + (", mean ± std over replicates" if replicated else ""))
     ax.set_ylabel("median alignment α")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -135,11 +151,25 @@ def _column_colours(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return scaled
 
 
-def plot_methods_matrix(rows: Mapping[str, Mapping[str, float]], title: str, out_paths: Sequence[str | Path]) -> None:
-    """Heat map of the matrix: rows are methods, columns metrics, colour = rank within the column (green best).
+def _matrix_text(cell: ReplicateSummary) -> str:
+    """A heat-map cell: the mean, with "± std" below it where the method has several replicates."""
+    v = cell.value
+    text = "—" if math.isnan(v) else ("∞" if math.isinf(v) else f"{v:.3g}")
+    if cell.n > 1 and cell.std is not None:
+        text += "\n± " + ("—" if not math.isfinite(cell.std) else f"{cell.std:.2g}")
+    return text
+
+
+def plot_methods_matrix(rows: Mapping[str, Mapping[str, ReplicateSummary]], title: str,
+                        out_paths: Sequence[str | Path]) -> None:
+    """Heat map of the matrix: rows are methods, columns metrics, colour = rank of the mean within the column.
+
+    A cell shows the mean over the method's replicates and, where it has several, "± std" (the sample standard
+    deviation); the row label gives their number.
 
     Args:
-        rows: method → metrics (as :func:`matrix_metrics` returns), all with the same keys.
+        rows: method → metric → its summary over the replicates (as :func:`summarise_methods` returns), all with
+            the same metrics.
         title: the figure's title.
         out_paths: files to write (PNG and/or PDF), atomically.
     """
@@ -147,48 +177,71 @@ def plot_methods_matrix(rows: Mapping[str, Mapping[str, float]], title: str, out
     if not models:
         raise ValueError("rows: no methods")
     columns = list(rows[models[0]])
-    values = np.array([[rows[m][c] for c in columns] for m in models], dtype=np.float64)
+    values = np.array([[rows[m][c].value for c in columns] for m in models], dtype=np.float64)
     colours = np.column_stack([_column_colours(values[:, j], HIGHER_IS_BETTER.get(c, True))
                                for j, c in enumerate(columns)])
-    fig = new_figure(1.15 * len(columns) + 2.0, 0.45 * len(models) + 2.2)
+    replicated = any(cell.n > 1 for m in models for cell in rows[m].values())
+    fig = new_figure(1.15 * len(columns) + 2.0, (0.6 if replicated else 0.45) * len(models) + 2.2)
     ax = fig.add_subplot()
     ax.imshow(colours, cmap="RdYlGn", vmin=-0.4, vmax=1.4, aspect="auto")  # pale ends: the text stays legible
-    for i in range(len(models)):
-        for j in range(len(columns)):
-            v = values[i, j]
-            text = "—" if math.isnan(v) else ("∞" if math.isinf(v) else f"{v:.3g}")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    for i, m in enumerate(models):
+        for j, c in enumerate(columns):
+            ax.text(j, i, _matrix_text(rows[m][c]), ha="center", va="center", fontsize=6.5 if replicated else 7)
     ax.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=40, ha="right", fontsize=7)
-    ax.set_yticks(range(len(models)), models, fontsize=8)
-    ax.set_title(title + "\n(colour: rank within the column, green = better; lower is better for FID and distances)",
-                 fontsize=9)
+    labels = [f"{m} (n={max(cell.n for cell in rows[m].values())})" if replicated else m for m in models]
+    ax.set_yticks(range(len(models)), labels, fontsize=8)
+    note = "; mean ± sample std over n replicates" if replicated else ""
+    ax.set_title(title + "\n(colour: rank within the column, green = better; lower is better for FID and distances"
+                 + note + ")", fontsize=9)
     save_figure(fig, out_paths)
 
 
-def plot_robustness_curves(curves: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], title: str,
+def mean_curve(replicates: Sequence[Sequence[Mapping[str, float]]]) -> tuple[list[float], list[ReplicateSummary]]:
+    """One attack's accuracy-vs-ε curve summarised over replicates: the ε's and, per ε, mean, sample std and n.
+
+    Raises:
+        ValueError: the replicates were measured at different ε's.
+    """
+    eps = [float(p["eps"]) for p in replicates[0]]
+    for k, points in enumerate(replicates):
+        if [float(p["eps"]) for p in points] != eps:
+            raise ValueError(f"replicate {k} has ε {[p['eps'] for p in points]}, replicate 0 {eps}")
+    return eps, [summarise_replicates([points[i]["accuracy"] for points in replicates]) for i in range(len(eps))]
+
+
+def plot_robustness_curves(curves: Mapping[str, Sequence[Mapping[str, Sequence[Mapping[str, float]]]]], title: str,
                            out_paths: Sequence[str | Path]) -> None:
     """Accuracy against ε, one panel per attack and one line per method (Ismail et al. 2021, Figs. 2–5).
 
+    A method with several replicates is drawn as the mean over them, with a band of ± one sample standard deviation.
+
     Args:
-        curves: method → attack name → ``[{"eps", "accuracy"}, …]`` (as
+        curves: method → one curve set per replicate: attack name → ``[{"eps", "accuracy"}, …]`` (as
             :func:`robinterp.attacks.accuracy.robustness_curve` returns).
         title: the figure's title.
         out_paths: files to write.
     """
-    attacks = sorted({a for per_method in curves.values() for a in per_method})
+    attacks = sorted({a for replicates in curves.values() for per_method in replicates for a in per_method})
     if not attacks:
         raise ValueError("curves: no attacks")
+    replicated = any(len(replicates) > 1 for replicates in curves.values())
     fig = new_figure(4.0 * len(attacks), 3.4)
     axes = fig.subplots(1, len(attacks), squeeze=False)[0]
     for ax, attack in zip(axes, attacks):
-        for model, per_method in curves.items():
-            points = per_method.get(attack)
-            if points:
-                ax.plot([p["eps"] for p in points], [p["accuracy"] for p in points], marker="o", markersize=3,
-                        label=model)
+        for model, replicates in curves.items():
+            measured = [per_method[attack] for per_method in replicates if per_method.get(attack)]
+            if not measured:
+                continue
+            eps, points = mean_curve(measured)
+            mean = np.array([p.value for p in points])
+            line, = ax.plot(eps, mean, marker="o", markersize=3,
+                            label=f"{model} (n={len(measured)})" if replicated else model)
+            if len(measured) > 1:
+                std = np.array([p.std for p in points], dtype=np.float64)
+                ax.fill_between(eps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(attack, fontsize=9)
         ax.set_xlabel("ε")
-        ax.set_ylabel("accuracy (%)")
+        ax.set_ylabel("accuracy (%)" + (", mean ± std over replicates" if replicated else ""))
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)

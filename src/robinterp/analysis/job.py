@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from robinterp.analysis.etmann import per_image_analysis, summary
 from robinterp.analysis.figures import plot_methods_matrix
-from robinterp.analysis.matrix import matrix_metrics, matrix_rows
+from robinterp.analysis.matrix import matrix_metrics, matrix_rows, summarise_methods
 from robinterp.analysis.settings import EtmannSettings
 from robinterp.base.errors import RobinterpError
 from robinterp.base.io import read_json, save_arrays, write_json
@@ -52,17 +52,17 @@ def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.de
     return result
 
 
-def methods_matrix(dataset: str, evaluation: Mapping[str, str | Path], attribution: Mapping[str, str | Path],
-                   etmann_summaries: Mapping[str, str | Path], synthesis: str | Path, out_csv: str | Path,
-                   out_figure: Sequence[str | Path]) -> None:
+def methods_matrix(dataset: str, evaluation: Mapping[str, Sequence[str | Path]],
+                   attribution: Mapping[str, Sequence[str | Path]], etmann_summaries: Mapping[str, Sequence[str | Path]],
+                   synthesis: str | Path, out_csv: str | Path, out_figure: Sequence[str | Path]) -> None:
     """The methods × metrics matrix of one dataset from every method's analysis outputs (CSV and heat map).
 
     Args:
         dataset: the dataset's name.
-        evaluation, attribution, etmann_summaries: method → its JSON of that analysis; the same methods
-            in the same order in each (the matrix's row order).
-        synthesis: the dataset's synthesis metrics JSON (method → metrics).
-        out_csv: the long-format table.
+        evaluation, attribution, etmann_summaries: method → its replicates' JSONs of that analysis (replicate 0
+            first); the same methods in the same order in each (the matrix's row order), and as many replicates.
+        synthesis: the dataset's synthesis metrics JSON (method → one metrics object per replicate).
+        out_csv: the long-format table: mean, sample std and number of replicates of every cell.
         out_figure: the heat map's files.
     """
     sources = {"evaluation": evaluation, "attribution": attribution, "etmann": etmann_summaries}
@@ -70,9 +70,20 @@ def methods_matrix(dataset: str, evaluation: Mapping[str, str | Path], attributi
     for kind, paths in sources.items():
         if list(paths) != models:
             raise RobinterpError(f"--{kind} names methods {list(paths)}, --evaluation {models}")
+        for m in models:
+            if len(paths[m]) != len(evaluation[m]):
+                raise RobinterpError(f"--{kind} has {len(paths[m])} replicates of {m}, --evaluation "
+                                     f"{len(evaluation[m])}")
     synthesis_metrics = read_json(synthesis)
-    rows = {m: matrix_metrics(read_json(evaluation[m]), read_json(attribution[m]), synthesis_metrics.get(m, {}),
-                              read_json(etmann_summaries[m])) for m in models}
-    write_table(out_csv, matrix_rows(dataset, rows))
-    plot_methods_matrix(rows, f"{dataset}: methods × metrics", out_figure)
-    log.info("wrote %s (%d methods × %d metrics)", out_csv, len(rows), len(next(iter(rows.values()))))
+    replicates = {}
+    for m in models:
+        synthesis_rows = synthesis_metrics.get(m) or [{}] * len(evaluation[m])
+        if len(synthesis_rows) != len(evaluation[m]):
+            raise RobinterpError(f"{synthesis} has {len(synthesis_rows)} replicates of {m}, --evaluation "
+                                 f"{len(evaluation[m])}; re-run synthesis_metrics")
+        replicates[m] = [matrix_metrics(read_json(e), read_json(a), s, read_json(t))
+                         for e, a, s, t in zip(evaluation[m], attribution[m], synthesis_rows, etmann_summaries[m])]
+    summaries = summarise_methods(replicates)
+    write_table(out_csv, matrix_rows(dataset, summaries))
+    plot_methods_matrix(summaries, f"{dataset}: methods × metrics", out_figure)
+    log.info("wrote %s (%d methods × %d metrics)", out_csv, len(summaries), len(next(iter(summaries.values()))))

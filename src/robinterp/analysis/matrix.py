@@ -12,14 +12,18 @@ method's checkpoint goes through :
 - Etmann's analysis (:mod:`robinterp.analysis.etmann`): median linearised robustness
   and median boundary distance.
 
-Written in the package's long table schema (``dataset,model,metric,value,paper``)
-and drawn as a heat map with one colour scale per column
-(:func:`robinterp.analysis.figures.plot_methods_matrix`).
+A method trained several times (replicates) gets the mean, the sample standard
+deviation and the number of its replicates in every cell. Written in the
+package's long table schema (``dataset,model,metric,value,std,n,paper``) and
+drawn as a heat map with one colour scale per column, "mean ± std" where a
+method has several replicates (:func:`robinterp.analysis.figures.plot_methods_matrix`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from robinterp.base.tables import ReplicateSummary, summarise_metrics
 
 ATTRIBUTION_COLUMNS = ("alignment_mean", "ig_gini_mean", "ig_topk_intersection_adv_mean")
 SYNTHESIS_COLUMNS = ("fid", "fid_judge", "judge_accuracy", "inception192_l2_inv1", "inception192_l2_inv2",
@@ -45,15 +49,30 @@ def matrix_metrics(evaluation: Mapping[str, float], attribution: Mapping[str, fl
     return row
 
 
-def matrix_rows(dataset: str, rows: Mapping[str, Mapping[str, float]]) -> list[dict]:
-    """Long-schema rows (method order kept), checking that every method has the same columns."""
+def summarise_methods(replicates: Mapping[str, Sequence[Mapping[str, float]]]) -> dict[str, dict[str, ReplicateSummary]]:
+    """Each method's metrics summarised over its replicates (mean, sample std, n), method and column order kept.
+
+    Args:
+        replicates: method → one :func:`matrix_metrics` row per replicate (replicate 0 first).
+
+    Raises:
+        ValueError: a method's replicates, or two methods, do not have the same columns (every method and replicate
+            must go through the same analyses).
+    """
     columns = None
-    out = []
-    for model, metrics in rows.items():
-        if columns is None:
-            columns = list(metrics)
-        elif list(metrics) != columns:
-            raise ValueError(f"method {model!r} has metrics {list(metrics)}, the first method {columns}; "
-                             "every method must go through the same analyses")
-        out += [{"dataset": dataset, "model": model, "metric": k, "value": v, "paper": ""} for k, v in metrics.items()]
+    out = {}
+    for model, rows in replicates.items():
+        for k, metrics in enumerate(rows):
+            if columns is None:
+                columns = list(metrics)
+            elif list(metrics) != columns:
+                raise ValueError(f"method {model!r} (replicate {k}) has metrics {list(metrics)}, the first method "
+                                 f"{columns}; every method must go through the same analyses")
+        out[model] = summarise_metrics(rows, columns or [], model)
     return out
+
+
+def matrix_rows(dataset: str, summaries: Mapping[str, Mapping[str, ReplicateSummary]]) -> list[dict]:
+    """Long-schema rows (method and column order kept) of :func:`summarise_methods`' summaries."""
+    return [{"dataset": dataset, "model": model, "metric": k, "value": v.value, "std": v.std, "n": v.n, "paper": ""}
+            for model, metrics in summaries.items() for k, v in metrics.items()]

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Stream:
-    """Seed of a stream: ``multiplier`` · seed + ``offset`` + index.
+    """Seed of a stream: ``multiplier`` · seed + ``offset`` + ``stride`` · index.
 
     Args:
         multiplier: spreads the streams of different config seeds apart.
         offset: separates streams that share a multiplier.
         purpose: what the stream draws (and what its index counts, if any).
+        stride: the step between consecutive indices (1 but where the index must land far from other seeds).
     """
 
     multiplier: int
     offset: int
     purpose: str
+    stride: int = 1
 
 
 STREAMS: dict[str, Stream] = {
@@ -43,6 +45,9 @@ STREAMS: dict[str, Stream] = {
     "real_data": Stream(1000, 3, "the training images of the FID table's real-data row"),
     "test_subset": Stream(1000, 4, "the class-stratified order of the test images whose prefixes are the "
                                    "evaluation, curve and Etmann subsets"),
+    "replicate": Stream(1, 0, "the training seed of replicate `index` of a method (replicate 0: the config seed "
+                              "itself; the stride keeps the others clear of nearby seeds, such as a judge's)",
+                        stride=1000),
 }
 
 
@@ -52,9 +57,19 @@ def stream_seed(seed: int, purpose: str, index: int = 0) -> int:
     Args:
         seed: the config's seed (or a section's own seed).
         purpose: which stream.
-        index: what the stream counts, where it counts something (an epoch, a batch); else 0.
+        index: what the stream counts, where it counts something (an epoch, a batch, a replicate); else 0.
     """
     if purpose not in STREAMS:
         raise KeyError(f"unknown random stream {purpose!r}; known: {sorted(STREAMS)}")
     stream = STREAMS[purpose]
-    return stream.multiplier * seed + stream.offset + index
+    return stream.multiplier * seed + stream.offset + stream.stride * index
+
+
+def replicate_seeds(seed: int, n: int) -> list[int]:
+    """The training seeds of ``n`` replicates of a method: :func:`stream_seed` ``(seed, "replicate", k)``, k < n.
+
+    Replicate 0 trains from ``seed`` itself, so one replicate is the run of a config without replicates.
+    """
+    if n < 1:
+        raise ValueError(f"replicates: need at least 1, got {n}")
+    return [stream_seed(seed, "replicate", k) for k in range(n)]

@@ -45,6 +45,21 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def replicate_pairs(items: list[str], what: str) -> dict[str, list[str]]:
+    """Parse ``name=path`` arguments in which a name repeats once per replicate: name → its paths, in order.
+
+    The workflow lists a model's replicates in order (replicate 0 first), so the first path of a name is
+    replicate 0's; names keep the order of their first appearance.
+    """
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise RobinterpError(f"{what} must be NAME=PATH, got {item!r}")
+        out.setdefault(name, []).append(path)
+    return out
+
+
 def device(name: str):
     """The torch device a job runs on: ``auto`` is CUDA where available, else the CPU."""
     import torch

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from robinterp.base.errors import RobinterpError
-from robinterp.cli.arguments import add_model_job, add_outputs, add_settings, load_model_job, pairs
+from robinterp.cli.arguments import (add_model_job, add_outputs, add_settings, load_model_job, pairs,
+                                     replicate_pairs)
 
 log = logging.getLogger("robinterp")
 
@@ -38,7 +39,7 @@ def register(add) -> None:
     add_outputs(sp)
 
     sp = add("attribution-table", cmd_attribution_table, "table 7: attribution metrics of every dataset and model")
-    sp.add_argument("--metrics", nargs="+", required=True, help="DATASET:MODEL=metrics.json ...")
+    sp.add_argument("--metrics", nargs="+", required=True, help="DATASET:MODEL=metrics.json ..., once per replicate")
     sp.add_argument("--out", required=True, type=Path)
 
 
@@ -108,4 +109,4 @@ def cmd_attribution_table(args) -> None:
     from robinterp.attribution.job import metric_names
     from robinterp.base.tables import write_metrics_table
 
-    write_metrics_table(pairs(args.metrics, "--metrics"), None, ["clean_accuracy", *metric_names()], args.out)
+    write_metrics_table(replicate_pairs(args.metrics, "--metrics"), None, ["clean_accuracy", *metric_names()], args.out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from robinterp.cli.arguments import pairs
+from robinterp.cli.arguments import replicate_pairs
 
 log = logging.getLogger("robinterp")
 
@@ -13,7 +13,7 @@ log = logging.getLogger("robinterp")
 def register(add) -> None:
     sp = add("table", cmd_table, "assemble metrics JSONs into a long-format table")
     sp.add_argument("--dataset", default=None, help="dataset of MODEL=… entries")
-    sp.add_argument("--metrics", nargs="+", required=True, help="[DATASET:]MODEL=metrics.json ...")
+    sp.add_argument("--metrics", nargs="+", required=True, help="[DATASET:]MODEL=metrics.json ..., once per replicate (replicate 0 first)")
     sp.add_argument("--keep", required=True, help="comma-separated metrics, in table order")
     sp.add_argument("--out", required=True, type=Path)
 
@@ -28,7 +28,7 @@ def register(add) -> None:
 def cmd_table(args) -> None:
     from robinterp.base.tables import write_metrics_table
 
-    n = write_metrics_table(pairs(args.metrics, "--metrics"), args.dataset, args.keep.split(","), args.out)
+    n = write_metrics_table(replicate_pairs(args.metrics, "--metrics"), args.dataset, args.keep.split(","), args.out)
     log.info("wrote %s (%d rows)", args.out, n)
 
 

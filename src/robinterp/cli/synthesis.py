@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 
 from robinterp.base.errors import RobinterpError
-from robinterp.cli.arguments import add_compute, add_model_job, add_outputs, add_settings, load_model_job, pairs
+from robinterp.cli.arguments import (add_compute, add_model_job, add_outputs, add_settings, load_model_job, pairs,
+                                     replicate_pairs)
 
 log = logging.getLogger("robinterp")
 
@@ -46,9 +47,11 @@ def register(add) -> None:
     sp.add_argument("--features-from", required=True, help="Inception weights file, or the judge's model file")
     sp.add_argument("--model-settings", required=True, help="JSON: arch, mean, std of the judge")
     add_compute(sp)
-    sp.add_argument("--generated", nargs="+", required=True, help="MODEL=generated.npz ...")
-    sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ...")
-    sp.add_argument("--out", required=True, type=Path, help="JSON: model (and real_data) → metrics")
+    sp.add_argument("--generated", nargs="+", required=True,
+                    help="MODEL=generated.npz ..., once per replicate (replicate 0 first)")
+    sp.add_argument("--inversions", nargs="+", required=True, help="MODEL=inversions.npz ..., as --generated")
+    sp.add_argument("--out", required=True, type=Path,
+                    help="JSON: model (and real_data) → one metrics object per replicate")
 
     sp = add("synthesis-table", cmd_synthesis_table, "tables 2/5 (FID) or 3/6 (inversion distance)")
     sp.add_argument("--kind", required=True, choices=["fid", "inversion"])
@@ -95,6 +98,13 @@ def _stored(items: list[str], what: str) -> dict[str, dict]:
     from robinterp.base.io import load_arrays
 
     return {model: load_arrays(path) for model, path in pairs(items, what).items()}
+
+
+def _stored_replicates(items: list[str], what: str) -> dict[str, list[dict]]:
+    """MODEL=file.npz …, a model once per replicate → model → its replicates' stored arrays, in the given order."""
+    from robinterp.base.io import load_arrays
+
+    return {model: [load_arrays(p) for p in paths] for model, paths in replicate_pairs(items, what).items()}
 
 
 def _class_names(data_path) -> list[str]:
@@ -172,10 +182,11 @@ def cmd_synthesis_metrics(args) -> None:
     else:
         extractor = InceptionFeatures(args.features_from)
     extractor = extractor.to(device_).eval()
-    generated = _stored(args.generated, "--generated")
-    inversions = _stored(args.inversions, "--inversions")
-    if set(generated) != set(inversions):
-        raise RobinterpError(f"--generated has models {sorted(generated)} but --inversions {sorted(inversions)}")
+    generated = _stored_replicates(args.generated, "--generated")
+    inversions = _stored_replicates(args.inversions, "--inversions")
+    if {m: len(g) for m, g in generated.items()} != {m: len(i) for m, i in inversions.items()}:
+        raise RobinterpError(f"--generated has models (replicates) {({m: len(g) for m, g in generated.items()})} "
+                             f"but --inversions {({m: len(i) for m, i in inversions.items()})}")
     write_json(args.out, synthesis_metrics(extractor, data["test"], data["train"], generated, inversions, s, device_,
                                            judge=judge))
 

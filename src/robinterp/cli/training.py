@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from robinterp.base.errors import Preempted
-from robinterp.cli.arguments import add_compute, add_outputs, device, model_settings, pairs
+from robinterp.cli.arguments import add_compute, add_outputs, device, model_settings, replicate_pairs
 
 log = logging.getLogger("robinterp")
 
@@ -27,7 +27,7 @@ def register(add) -> None:
     sp.add_argument("--where", default="train", help="config path of the settings, for error messages")
 
     sp = add("plot-training", cmd_plot_training, "training curves of several models")
-    sp.add_argument("--history", nargs="+", required=True, help="MODEL=history.csv ...")
+    sp.add_argument("--history", nargs="+", required=True, help="MODEL=history.csv ..., once per replicate")
     sp.add_argument("--title", required=True)
     add_outputs(sp)
 
@@ -75,4 +75,4 @@ def _train(args, stop) -> None:
 def cmd_plot_training(args) -> None:
     from robinterp.training.figures import plot_training_curves
 
-    plot_training_curves(pairs(args.history, "--history"), args.title, args.out)
+    plot_training_curves(replicate_pairs(args.history, "--history"), args.title, args.out)

@@ -2,7 +2,8 @@
 
 The report shows every table of the run (stored in the long schema, see :mod:`robinterp.base.tables`) as the
 paper lays it out: one row per (dataset, model), one column per metric, and beside our value the paper's number
-and the difference wherever the paper reports the metric (see :func:`paper_layout`). It embeds every figure (PNG,
+and the difference wherever the paper reports the metric (see :func:`paper_layout`). Where a model was trained
+several times (replicates), our value is "mean ± sample std" and a column gives the number of replicates. It embeds every figure (PNG,
 as a base64 data URI), and records the config and the software versions, so that a single file documents a run.
 It needs no network, no JavaScript and no other file: images and styles are inline.
 """
@@ -25,7 +26,7 @@ import yaml
 
 from robinterp.base.errors import RobinterpError
 from robinterp.base.io import write_text
-from robinterp.base.tables import COLUMNS, read_table
+from robinterp.base.tables import COLUMNS, ReplicateSummary, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ NOT_INSTALLED = "not installed"
 
 #: The columns that identify a row of a report table, in this order; ``dataset`` only where a table spans several.
 KEY_COLUMNS = ("dataset", "model")
+
+#: The header of the column of the number of replicates (only in tables where a model has several).
+N_COLUMN = "n"
 
 #: Suffix of a metric's standard deviation, and the suffix its metric may carry instead of none
 #: (``alignment_std`` belongs to ``alignment_mean``, ``inception192_l2_inv1_std`` to ``inception192_l2_inv1``).
@@ -93,29 +97,36 @@ def software_versions() -> dict[str, str]:
 
 
 def table_rows_with_difference(rows: list[dict]) -> list[dict]:
-    """Copies of long-schema rows with ``value`` and ``paper`` as floats and a ``difference`` column added.
+    """Copies of long-schema rows with ``value``, ``std``, ``n`` and ``paper`` parsed and a ``difference`` added.
 
     Args:
-        rows: rows as :func:`robinterp.base.tables.read_table` returns them (``value`` and ``paper`` as strings or
-            numbers; ``paper`` an empty string or None where the paper has no number).
+        rows: rows as :func:`robinterp.base.tables.read_table` returns them (``value``, ``std``, ``n`` and ``paper``
+            as strings or numbers; ``std`` and ``paper`` an empty string or None where there is no number; a row
+            without ``std`` and ``n`` is one measurement).
 
     Returns:
-        New dicts (the input is not modified): ``value`` a float, ``paper`` a float or None, and ``difference`` =
-        value − paper, or None where the paper has no number or the difference is not finite (a NaN value).
+        New dicts (the input is not modified): ``value`` a float (the mean over the replicates), ``std`` a float or
+        None, ``n`` an int, ``paper`` a float or None, and ``difference`` = value − paper, or None where the paper
+        has no number or the difference is not finite (a NaN value).
 
     Raises:
-        ValueError: naming the row, if ``value`` or a non-empty ``paper`` is not a number.
+        ValueError: naming the row, if ``value``, a non-empty ``std`` or ``paper``, or ``n`` is not a number.
     """
     result = []
     for row in rows:
         value = _parse_number(row.get("value"), "value", row)
         if value is None:
             raise ValueError(f"row {row!r} has no value")
+        std = _parse_number(row.get("std"), "std", row)
+        n = _parse_number(row.get("n"), "n", row)
+        if n is not None and (not math.isfinite(n) or n != int(n) or n < 1):
+            raise ValueError(f"column 'n' of row {row!r} is not a number of replicates")
         paper = _parse_number(row.get("paper"), "paper", row)
         difference = None if paper is None else value - paper
         if difference is not None and not math.isfinite(difference):
             difference = None
-        result.append({**row, "value": value, "paper": paper, "difference": difference})
+        result.append({**row, "value": value, "std": std, "n": 1 if n is None else int(n), "paper": paper,
+                       "difference": difference})
     return result
 
 
@@ -176,17 +187,21 @@ def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
     appearance, except that a ``_std`` metric's columns follow those of its metric (see :func:`_metric_order`).
     Every metric for which the paper has a number in at least one row gets three columns: our value, the paper's
     number (:func:`paper_column`) and ours − paper (:func:`difference_column`); every other metric gets our
-    value only. Pure: no I/O, the input is not modified.
+    value only. Where some model of the table has several replicates (``n`` > 1), an ``n`` column follows the
+    model, and our value of a cell with a std is a :class:`~robinterp.base.tables.ReplicateSummary` (mean ± std).
+    Pure: no I/O, the input is not modified.
 
     Args:
-        rows: rows as :func:`table_rows_with_difference` returns them (``value`` a float, ``paper`` and
-            ``difference`` floats or None), in the CSV's order.
+        rows: rows as :func:`table_rows_with_difference` returns them (``value`` a float, ``std``, ``paper`` and
+            ``difference`` floats or None, ``n`` an int), in the CSV's order.
 
     Returns:
-        ``(header, body)``: ``header`` the column names, ``"dataset"`` (only where the rows span several datasets)
-        and ``"model"`` first, then the metric columns; ``body`` one list of cells per (dataset, model), aligned
-        with ``header``: the dataset and model as strings, then numbers (floats), None where there is no number (a
-        (dataset, model) without that metric, a paper without that cell, a difference that cannot be computed).
+        ``(header, body)``: ``header`` the column names, ``"dataset"`` (only where the rows span several datasets),
+        ``"model"`` and ``"n"`` (only where a model has several replicates) first, then the metric columns;
+        ``body`` one list of cells per (dataset, model), aligned with ``header``: the dataset and model as strings,
+        the number of replicates as an int (or a string such as ``"1–2"`` where the model's metrics have different
+        numbers), then numbers (floats, or summaries with their std), None where there is no number (a (dataset,
+        model) without that metric, a paper without that cell, a difference that cannot be computed).
 
     Raises:
         ValueError: naming them, if two rows share dataset, model and metric.
@@ -202,16 +217,24 @@ def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
         cells[key] = row
     with_paper = {str(row["metric"]) for row in rows if row.get("paper") is not None}
     keep_dataset = len(datasets) > 1
+    replicated = any(row.get("n", 1) > 1 for row in rows)
 
     header = [*KEY_COLUMNS] if keep_dataset else list(KEY_COLUMNS[1:])
+    header += [N_COLUMN] if replicated else []
     for metric in metrics:
         header += [metric, paper_column(metric), difference_column(metric)] if metric in with_paper else [metric]
     body = []
     for dataset, model in keys:
         line: list[Any] = [dataset, model] if keep_dataset else [model]
+        if replicated:
+            ns = sorted({row.get("n", 1) for (d, m, _), row in cells.items() if (d, m) == (dataset, model)})
+            line.append(ns[0] if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
         for metric in metrics:
             row = cells.get((dataset, model, metric), {})
-            line.append(row.get("value"))
+            value = row.get("value")
+            if value is not None and row.get("std") is not None:
+                value = ReplicateSummary(value, row["std"], row["n"])
+            line.append(value)
             if metric in with_paper:
                 line += [row.get("paper"), row.get("difference")]
         body.append(line)
@@ -241,7 +264,7 @@ def build_report(tables: Sequence[str | Path], figures: Sequence[str | Path], co
     Every input is read and checked before anything is written, so a failure leaves no (partial) ``out``.
 
     Args:
-        tables: long-schema CSV files (``dataset,model,metric,value,paper``), one report section each, in this
+        tables: long-schema CSV files (``dataset,model,metric,value,std,n,paper``), one report section each, in this
             order, captioned with the file's stem.
         figures: PNG files, one report section each, in this order, embedded as base64 data URIs and captioned
             with the file's stem.
@@ -339,6 +362,16 @@ def format_number(number: float | None) -> str:
     return text[1:] if float(text) == 0 and text.startswith("-") else text
 
 
+def format_cell(cell: Any) -> str:
+    """A numeric cell of :func:`paper_layout`: a number as :func:`format_number`, a number of replicates as an
+    integer, a summary over replicates as "mean ± std" (each as :func:`format_number`)."""
+    if isinstance(cell, ReplicateSummary):
+        return f"{format_number(cell.value)} ± {format_number(cell.std)}"
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        return str(cell)
+    return format_number(cell)
+
+
 def table_html(caption: str, rows: Sequence[Mapping]) -> str:
     """An HTML ``<table>`` of report rows in the paper's layout (see :func:`paper_layout`).
 
@@ -353,7 +386,7 @@ def table_html(caption: str, rows: Sequence[Mapping]) -> str:
     head = "".join(f"<th>{_esc(column)}</th>" for column in header)
     lines = []
     for line in body:
-        cells = [f"<td>{_esc(cell)}</td>" if isinstance(cell, str) else f'<td class="num">{format_number(cell)}</td>'
+        cells = [f"<td>{_esc(cell)}</td>" if isinstance(cell, str) else f'<td class="num">{format_cell(cell)}</td>'
                  for cell in line]
         lines.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<table>\n<caption>{_esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n"
@@ -483,7 +516,9 @@ def _document(title: str, generated: str, tables: Sequence[str | Path], figures:
     note = ("Each table is laid out as in the paper: one row per model (and dataset, where a table spans several), "
             "one column per metric. Columns: our value, the paper's number (Boychev 2023) where it reports one, and "
             "ours − paper; a metric the paper reports for no row has our value only. An empty cell means there "
-            "is no number (the paper has none for that row, or the run has no such metric for it).")
+            "is no number (the paper has none for that row, or the run has no such metric for it). Where a model "
+            "was trained several times (replicates), our value is the mean ± the sample standard deviation "
+            "(ddof 1) over them, ours − paper uses the mean, and the n column gives their number.")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',

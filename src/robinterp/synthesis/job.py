@@ -4,14 +4,14 @@ Each function is one job (one rule): it draws its inputs reproducibly from
 the settings' seed (so every model of a dataset starts from the same seeds,
 targets, sources and noise), runs a procedure of :mod:`robinterp.synthesis` (seeds, generation, inversion, visualisation),
 and returns plain arrays (images as uint8 (N, H, W, C)) for the CLI to store.
-:func:`synthesis_metrics` turns the stored images of every model into the
-numbers of tables 2/5 (FID) and 3/6 (inversion distance).
+:func:`synthesis_metrics` turns the stored images of every model (every replicate
+of it) into the numbers of tables 2/5 (FID) and 3/6 (inversion distance).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -149,24 +149,26 @@ def real_data_sample(train: Split, n: int, s: SynthesisSettings) -> np.ndarray:
     return np.sort(torch.randperm(len(train), generator=_generator(s, "real_data"))[:n].numpy())
 
 
-def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, generated: Mapping[str, Mapping],
-                      inversions: Mapping[str, Mapping], s: SynthesisSettings, device: torch.device,
-                      judge: Classifier | None = None) -> dict[str, dict[str, float]]:
+def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split,
+                      generated: Mapping[str, Sequence[Mapping]], inversions: Mapping[str, Sequence[Mapping]],
+                      s: SynthesisSettings, device: torch.device,
+                      judge: Classifier | None = None) -> dict[str, list[dict[str, float]]]:
     """FID of each model's generated images against the test set, the real-data row, and inversion distances.
 
     Args:
         extractor: Inception (the paper) or the judge's features (the offline demo).
         test, train: the dataset's splits; FID's real set is the test set.
-        generated: model → stored generation (``images``, ``targets``).
-        inversions: model → stored inversions (see :func:`run_inversion`).
+        generated: model → its replicates' stored generations (``images``, ``targets``), replicate 0 first.
+        inversions: model → its replicates' stored inversions (see :func:`run_inversion`), in the same order.
         s: the settings (feature batch size, seed of the real-data sample).
         device: where the extractor runs.
         judge: the judge classifier, to report ``judge_accuracy`` (share of
             generated images it assigns to their target class).
 
     Returns:
-        model → metrics, plus ``"real_data"``. A distance's ``_std`` is the sample standard deviation over
-        the inversions (:func:`robinterp.base.tables.sample_std`, n − 1).
+        model → one metrics dict per replicate, plus ``"real_data"`` → [its metrics] (one: the real data
+        has no replicates). A distance's ``_std`` is the sample standard deviation over the inversions
+        (:func:`robinterp.base.tables.sample_std`, n − 1).
     """
     fid_name, distance_name = _metric_names(extractor.name)
 
@@ -179,30 +181,39 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split, ge
                                    for i in range(0, len(images), s.feature_batch_size)])
         return 100.0 * float((predicted.numpy() == targets).mean())
 
-    test_features = features(np.asarray(test.images))["fid"]
-    out: dict[str, dict[str, float]] = {}
-    n_generated = None
-    for model, g in generated.items():
-        n_generated = len(g["images"])
-        out[model] = {fid_name: fid_from_features(features(g["images"])["fid"], test_features)}
+    def replicate_metrics(g: Mapping, inv: Mapping) -> dict[str, float]:
+        out = {fid_name: fid_from_features(features(g["images"])["fid"], test_features)}
         if judge is not None:
-            out[model]["judge_accuracy"] = judge_accuracy(g["images"], g["targets"])
-        inv = inversions[model]
+            out["judge_accuracy"] = judge_accuracy(g["images"], g["targets"])
         originals = features(inv["originals"])["distance"]
         for source in SOURCES:
             d = np.linalg.norm(features(inv[f"inverted_{source}"])["distance"] - originals, axis=1)
             difference = (inv[f"inverted_{source}"].astype(np.float64) - inv["originals"]) / 255.0
             pixels = np.linalg.norm(difference.reshape(len(difference), -1), axis=1)
-            out[model] |= {f"{distance_name}_{source}": float(d.mean()),
-                           f"{distance_name}_{source}_std": sample_std(d),
-                           f"pixel_l2_{source}": float(pixels.mean())}
-        log.info("%s: %s", model, out[model])
+            out |= {f"{distance_name}_{source}": float(d.mean()), f"{distance_name}_{source}_std": sample_std(d),
+                    f"pixel_l2_{source}": float(pixels.mean())}
+        return out
+
+    if set(generated) != set(inversions):
+        raise ValueError(f"generated has models {sorted(generated)} but inversions {sorted(inversions)}")
+    test_features = features(np.asarray(test.images))["fid"]
+    out: dict[str, list[dict[str, float]]] = {}
+    n_generated = None
+    for model, replicates in generated.items():
+        if len(replicates) != len(inversions[model]) or not replicates:
+            raise ValueError(f"{model}: {len(replicates)} replicates generated, {len(inversions[model])} inverted")
+        out[model] = []
+        for k, (g, inv) in enumerate(zip(replicates, inversions[model])):
+            n_generated = len(g["images"])
+            out[model].append(replicate_metrics(g, inv))
+            log.info("%s (replicate %d): %s", model, k, out[model][-1])
     idx = real_data_sample(train, n_generated, s)
     real = np.asarray(train.images[idx])
-    out["real_data"] = {fid_name: fid_from_features(features(real)["fid"], test_features)}
+    real_data = {fid_name: fid_from_features(features(real)["fid"], test_features)}
     if judge is not None:
-        out["real_data"]["judge_accuracy"] = judge_accuracy(real, np.asarray(train.labels[idx]))
-    log.info("real_data: %s", out["real_data"])
+        real_data["judge_accuracy"] = judge_accuracy(real, np.asarray(train.labels[idx]))
+    out["real_data"] = [real_data]
+    log.info("real_data: %s", real_data)
     return out
 
 
