@@ -4,6 +4,7 @@
 
 import json
 import os
+import re
 import sys
 
 from snakemake.settings.types import DeploymentMethod
@@ -43,7 +44,8 @@ REPLICATE = "{dataset}/{model}/seed{seed}"
 DATA_DIR = f"{RESULTS}/data/{{dataset}}"
 DATA_META = f"{DATA_DIR}/meta.json"
 
-MODEL = f"{RESULTS}/models/{REPLICATE}/model.pt"
+MODEL = f"{RESULTS}/models/{REPLICATE}/model.pt"  # written by train_model, or by import_model for a pretrained method
+IMPORT_RECORD = f"{RESULTS}/models/{REPLICATE}/import.json"  # what import_model imported (source, sha256, classes)
 HISTORY = f"{RESULTS}/models/{REPLICATE}/history.csv"
 CHECKPOINT = f"{RESULTS}/models/{REPLICATE}/resume.pt"  # not an output: kept across failed attempts
 TRAINING_FIGURE = f"{RESULTS}/fig_training_{{dataset}}"
@@ -82,6 +84,7 @@ ETMANN_SUMMARY_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_summary"
 ETMANN_SCATTER_FIGURE = f"{RESULTS}/fig_etmann_{{dataset}}_scatter"
 METHODS_MATRIX_CSV = f"{RESULTS}/{{dataset}}/methods_matrix.csv"
 METHODS_MATRIX_FIGURE = f"{RESULTS}/{{dataset}}/methods_matrix"
+ROBUSTNESS_INTERPRETABILITY_FIGURE = f"{RESULTS}/fig_robustness_interpretability_{{dataset}}"
 
 REPORT_HTML = f"{RESULTS}/report.html"
 
@@ -126,8 +129,38 @@ def figure_methods(dataset):
     return DATASETS[dataset].get("figure_methods") or methods(dataset)
 
 
+def pretrained(dataset, model):
+    """The `pretrained` section of a method imported rather than trained (rule import_model), else None."""
+    return (DATASETS[dataset]["methods"][model] or {}).get("pretrained")
+
+
+def trained_methods(dataset):
+    return [m for m in methods(dataset) if not pretrained(dataset, m)]
+
+
+def method_name_pattern(imported):
+    """The `model` wildcard's constraint of train_model (imported False) or import_model (imported True).
+
+    The two rules write the same path (MODEL); each matches only the names of its kind of method, so
+    Snakemake picks the rule by the method's name. A name must therefore be of one kind in every dataset.
+    """
+    names = {d: {m for m in methods(d) if bool(pretrained(d, m)) == imported} for d in DATASETS}
+    ours = set().union(*names.values())
+    for d in DATASETS:
+        for m in methods(d):
+            if bool(pretrained(d, m)) != imported and m in ours:
+                other = next(o for o in DATASETS if m in names[o])
+                raise ValueError(
+                    f"method {m!r} is pretrained in one dataset and trained in the other "
+                    f"(datasets.{d}.methods.{m}, datasets.{other}.methods.{m}); give one of them another name"
+                )
+    return "|".join(re.escape(m) for m in sorted(ours)) or "(?!)"  # (?!) matches no name
+
+
 def replicates(dataset, model):
-    """How many times a method is trained: its own `replicates`, else its dataset's, else once."""
+    """How many times a method is trained: its own `replicates`, else its dataset's, else once; imported: once."""
+    if pretrained(dataset, model):
+        return 1
     method = DATASETS[dataset]["methods"][model] or {}
     return method.get("replicates", DATASETS[dataset].get("replicates", 1))
 
@@ -258,11 +291,31 @@ def train_settings(wildcards):
     return as_json({**spec["train"], **method.pop("train", {}), **method})
 
 
-# --- training (workflow/rules/training.smk) ---
+# --- training and import (workflow/rules/training.smk) ---
 
 
 def get_histories(wildcards):
-    return per_replicate(HISTORY, wildcards.dataset)
+    """The histories of the trained methods' replicates (an imported method has none)."""
+    return {
+        m: paths
+        for m, paths in per_replicate(HISTORY, wildcards.dataset).items()
+        if m in trained_methods(wildcards.dataset)
+    }
+
+
+def pretrained_settings(wildcards):
+    """Params function: the JSON of an imported method's `pretrained` section."""
+    return as_json(pretrained(wildcards.dataset, wildcards.model))
+
+
+def imported_records():
+    """'DATASET/MODEL' → what import_model recorded, for every imported method (the report's table)."""
+    return {
+        f"{d}/{m}": IMPORT_RECORD.format(dataset=d, model=m, seed=replicate_seeds_of(d, m)[0])
+        for d in DATASETS
+        for m in methods(d)
+        if pretrained(d, m)
+    }
 
 
 # --- accuracy under attack (workflow/rules/attacks.smk) ---
@@ -496,10 +549,17 @@ def get_etmann_summaries(wildcards):
     return per_replicate(ETMANN_JSON, wildcards.dataset)
 
 
+def robust_accuracy_metric(wildcards):
+    """The x axis of the robustness-interpretability figure: the accuracy under the dataset's first evaluation attack."""
+    attack = next(iter(DATASETS[wildcards.dataset]["evaluation"]["attacks"]), None)
+    return f"{attack}_accuracy" if attack else "clean_accuracy"
+
+
 def methods_outputs(dataset):
     return [
         METHODS_MATRIX_CSV.format(dataset=dataset),
         png(METHODS_MATRIX_FIGURE, dataset=dataset),
+        png(ROBUSTNESS_INTERPRETABILITY_FIGURE, dataset=dataset),
         png(ROBUSTNESS_FIGURE, dataset=dataset),
         png(ETMANN_SUMMARY_FIGURE, dataset=dataset),
         png(ETMANN_SCATTER_FIGURE, dataset=dataset),
@@ -520,7 +580,7 @@ def report_tables():
 
 def report_figures():
     return (
-        [png(TRAINING_FIGURE, dataset=d) for d in DATASETS]
+        [png(TRAINING_FIGURE, dataset=d) for d in DATASETS if trained_methods(d)]
         + [path for d in DATASETS for path in attribution_figures(d) + synthesis_figures(d)]
         + [path for d in DATASETS for path in methods_outputs(d) if path.endswith(".png")]
     )

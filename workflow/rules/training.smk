@@ -20,6 +20,8 @@ rule train_model:
         f"{RESULTS}/logs/train_model/{REPLICATE}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_model/{REPLICATE}.tsv"
+    wildcard_constraints:
+        model=method_name_pattern(imported=False),
     conda:
         "../../envs/robinterp.yaml"
     threads: JOB_THREADS
@@ -61,3 +63,41 @@ rule plot_training:
     shell:
         "python -m robinterp plot-training --history {params.histories} --title {wildcards.dataset}"
         " --out {output.png:q} {output.pdf:q} 2> {log:q}"
+
+
+# A pretrained method (`pretrained:` in its config) is imported, never trained: import_model writes
+# the network at the path train_model would (MODEL, the method's one replicate seed), in the same
+# model-file format (robinterp.models.imported), so every analysis runs on it unchanged. The two
+# rules match disjoint method names (wildcard_constraints), which is how Snakemake picks one.
+# The weights file is a setting, not an input (as raw data): dry-runs work without it, and the job
+# names the missing file. A local rule: the source's loader may download (RobustBench), which
+# compute nodes often cannot.
+
+
+localrules:
+    import_model,
+
+
+rule import_model:
+    input:
+        data=DATA_META,
+    output:
+        model=MODEL,
+        record=IMPORT_RECORD,
+    log:
+        f"{RESULTS}/logs/import_model/{REPLICATE}.log",
+    wildcard_constraints:
+        model=method_name_pattern(imported=True),
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=16000,
+    params:
+        pretrained=pretrained_settings,
+        seed=training_seed,  # refuses a seed other than the method's one replicate seed (the config seed)
+    shell:
+        "python -m robinterp import-model --data {input.data:q} --settings {params.pretrained:q} --threads {threads}"
+        " --out {output.model:q} --record {output.record:q}"
+        " --where datasets.{wildcards.dataset}.methods.{wildcards.model}.pretrained 2> {log:q}"
