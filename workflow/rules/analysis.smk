@@ -1,5 +1,6 @@
 # Analyses across methods (robinterp.analysis): the robustness-curve figure, Etmann et al.'s
-# alignment vs robustness (their Figs. 2-5), and the methods x metrics matrix of each dataset.
+# alignment vs robustness (their Figs. 2-5), the methods x metrics matrix of each dataset, and
+# robust accuracy against each interpretability metric of the matrix.
 
 
 rule plot_robustness_curves:
@@ -104,3 +105,24 @@ rule methods_matrix:
         "python -m robinterp methods-matrix --dataset {wildcards.dataset} --evaluation {params.evaluation}"
         " --attribution {params.attribution} --etmann {params.etmann} --synthesis {input.synthesis:q}"
         " --out-csv {output.csv:q} --out-figure {output.png:q} {output.pdf:q} 2> {log:q}"
+
+
+rule plot_robustness_interpretability:
+    input:
+        METHODS_MATRIX_CSV,
+    output:
+        png=report(f"{ROBUSTNESS_INTERPRETABILITY_FIGURE}.png", category="Figures"),
+        pdf=f"{ROBUSTNESS_INTERPRETABILITY_FIGURE}.pdf",
+    log:
+        f"{RESULTS}/logs/plot_robustness_interpretability/{{dataset}}.log",
+    conda:
+        "../../envs/robinterp.yaml"
+    threads: 1
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        robust=robust_accuracy_metric,
+    shell:
+        "python -m robinterp plot-robustness-interpretability --matrix {input:q} --robust-metric {params.robust}"
+        " --title {wildcards.dataset} --out {output.png:q} {output.pdf:q} 2> {log:q}"

@@ -1,4 +1,5 @@
-"""Figures of the analyses: Etmann et al.'s alignment against robustness, robustness curves, the methods matrix."""
+"""Figures of the analyses: Etmann et al.'s alignment against robustness, robustness curves, the methods matrix,
+and robust accuracy against each interpretability metric of the matrix."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from robinterp.analysis.etmann import SUMMARY_KEYS, check_analysis
-from robinterp.analysis.matrix import HIGHER_IS_BETTER
+from robinterp.analysis.matrix import ATTRIBUTION_COLUMNS, ETMANN_COLUMNS, HIGHER_IS_BETTER, SYNTHESIS_COLUMNS
 from robinterp.base.tables import ReplicateSummary, summarise_replicates
 from robinterp.base.plotting import new_figure, save_figure
 
@@ -246,4 +247,78 @@ def plot_robustness_curves(curves: Mapping[str, Sequence[Mapping[str, Sequence[M
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
+    save_figure(fig, out_paths)
+
+
+#: The matrix's interpretability metrics, in the order of their panels.
+INTERPRETABILITY_COLUMNS = ATTRIBUTION_COLUMNS + SYNTHESIS_COLUMNS + ETMANN_COLUMNS
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation of finite pairs (average ranks for ties); NaN below three pairs or a constant."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+        return float("nan")
+    return float(spearmanr(a[keep], b[keep]).statistic)
+
+
+def plot_robustness_vs_interpretability(rows: Mapping[str, Mapping[str, ReplicateSummary]], robust_metric: str,
+                                        title: str, out_paths: Sequence[str | Path]) -> None:
+    """Robust accuracy against each interpretability metric of the methods matrix, one point per method.
+
+    One panel per metric of :data:`INTERPRETABILITY_COLUMNS` the matrix has (alignment, IG Gini, IG top-k under
+    attack, FID or the judge's metrics, inversion distances, Etmann's medians): x is the method's accuracy under
+    ``robust_metric``, y the metric, each with ± one sample standard deviation where the method has several
+    replicates; the panel's title gives Spearman's rank correlation ρ over the methods (NaN below three). Trained
+    and imported methods are drawn alike (the matrix does not tell them apart).
+
+    Args:
+        rows: method → metric → its summary (:func:`robinterp.analysis.matrix.summarise_methods`, or the methods
+            matrix CSV read back).
+        robust_metric: the accuracy on the x axis, a metric of every row (e.g. ``pgd_l2_accuracy``).
+        title: the figure's title.
+        out_paths: files to write (PNG and/or PDF), atomically.
+
+    Raises:
+        ValueError: no methods, a method without ``robust_metric``, or no interpretability metric in the rows.
+    """
+    _check_out_paths(out_paths)
+    if not rows:
+        raise ValueError("rows: no methods")
+    missing = [m for m, metrics in rows.items() if robust_metric not in metrics]
+    if missing:
+        raise ValueError(f"robust_metric {robust_metric!r} is not a metric of {missing}")
+    first = next(iter(rows.values()))
+    columns = [c for c in INTERPRETABILITY_COLUMNS if c in first]
+    if not columns:
+        raise ValueError(f"the rows have no interpretability metric (one of {list(INTERPRETABILITY_COLUMNS)})")
+    n_cols = min(3, len(columns))
+    n_rows = math.ceil(len(columns) / n_cols)
+    fig = new_figure(3.6 * n_cols, 3.0 * n_rows + 0.6)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    colours = dict(zip(rows, _colours(len(rows))))
+    for ax, column in zip(axes, columns):
+        xs, ys = [], []
+        for model, metrics in rows.items():
+            x, y = metrics[robust_metric], metrics.get(column)
+            if y is None:
+                continue
+            ax.errorbar([x.value], [y.value], xerr=None if not x.std else [x.std], yerr=None if not y.std else [y.std],
+                        fmt="o", color=colours[model], label=model, elinewidth=0.8, capsize=2)
+            ax.annotate(model, (x.value, y.value), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            xs.append(x.value)
+            ys.append(y.value)
+        rho = spearman(xs, ys)
+        better = "lower" if not HIGHER_IS_BETTER.get(column, True) else "higher"
+        ax.set_title(f"{column.replace('_', ' ')} ({better} is better)\nSpearman ρ = "
+                     + ("—" if math.isnan(rho) else f"{rho:+.2f}"), fontsize=8)
+        ax.set_xlabel(f"{robust_metric.replace('_', ' ')} (%)", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(columns):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"{title}: robust accuracy against interpretability, one point per method", fontsize=10)
     save_figure(fig, out_paths)

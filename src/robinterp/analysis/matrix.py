@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from robinterp.base.tables import ReplicateSummary, summarise_metrics
+from robinterp.base.tables import ReplicateSummary, read_table, summarise_metrics
 
 ATTRIBUTION_COLUMNS = ("alignment_mean", "ig_gini_mean", "ig_topk_intersection_adv_mean")
 SYNTHESIS_COLUMNS = ("fid", "fid_judge", "judge_accuracy", "inception192_l2_inv1", "inception192_l2_inv2",
@@ -69,6 +69,16 @@ def summarise_methods(replicates: Mapping[str, Sequence[Mapping[str, float]]]) -
                 raise ValueError(f"method {model!r} (replicate {k}) has metrics {list(metrics)}, the first method "
                                  f"{columns}; every method must go through the same analyses")
         out[model] = summarise_metrics(rows, columns or [], model)
+    return out
+
+
+def read_matrix(path) -> dict[str, dict[str, ReplicateSummary]]:
+    """The methods matrix CSV read back: method → metric → its summary (method and column order kept)."""
+    out: dict[str, dict[str, ReplicateSummary]] = {}
+    for row in read_table(path):
+        std = float(row["std"]) if row.get("std") not in ("", None) else None
+        out.setdefault(row["model"], {})[row["metric"]] = ReplicateSummary(float(row["value"]), std,
+                                                                           int(row.get("n") or 1))
     return out
 
 

@@ -39,6 +39,13 @@ def register(add) -> None:
     sp.add_argument("--out-csv", required=True, type=Path)
     sp.add_argument("--out-figure", nargs="+", required=True, type=Path)
 
+    sp = add("plot-robustness-interpretability", cmd_plot_robustness_interpretability,
+             "robust accuracy against each interpretability metric of the methods matrix")
+    sp.add_argument("--matrix", required=True, type=Path, help="the dataset's methods_matrix.csv")
+    sp.add_argument("--robust-metric", required=True, help="the accuracy on the x axis, e.g. pgd_l2_accuracy")
+    sp.add_argument("--title", required=True)
+    add_outputs(sp)
+
 
 def cmd_plot_robustness_curves(args) -> None:
     from robinterp.analysis.figures import plot_robustness_curves
@@ -81,3 +88,10 @@ def cmd_methods_matrix(args) -> None:
     methods_matrix(args.dataset, replicate_pairs(args.evaluation, "--evaluation"),
                    replicate_pairs(args.attribution, "--attribution"), replicate_pairs(args.etmann, "--etmann"),
                    args.synthesis, args.out_csv, args.out_figure)
+
+
+def cmd_plot_robustness_interpretability(args) -> None:
+    from robinterp.analysis.figures import plot_robustness_vs_interpretability
+    from robinterp.analysis.matrix import read_matrix
+
+    plot_robustness_vs_interpretability(read_matrix(args.matrix), args.robust_metric, args.title, args.out)
