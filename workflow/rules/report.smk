@@ -8,6 +8,7 @@ rule report:
     input:
         tables=report_tables(),
         figures=report_figures(),
+        imported=list(imported_records().values()),
     output:
         REPORT_HTML,
     log:
@@ -21,6 +22,7 @@ rule report:
     params:
         config=as_json(config),
         title=f"robinterp: {RESULTS}",
+        imported=name_path_args(imported_records()),
     shell:
         "python -m robinterp report --tables {input.tables:q} --figures {input.figures:q}"
-        " --config {params.config:q} --title {params.title:q} --out {output:q} 2> {log:q}"
+        " --imported {params.imported} --config {params.config:q} --title {params.title:q} --out {output:q} 2> {log:q}"

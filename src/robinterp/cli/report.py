@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from robinterp.cli.arguments import replicate_pairs
+from robinterp.cli.arguments import pairs, replicate_pairs
 
 log = logging.getLogger("robinterp")
 
@@ -20,6 +20,8 @@ def register(add) -> None:
     sp = add("report", cmd_report, "one HTML file: every table beside the paper's numbers, every figure")
     sp.add_argument("--tables", nargs="*", default=[], help="long-format CSVs")
     sp.add_argument("--figures", nargs="*", default=[], help="PNGs")
+    sp.add_argument("--imported", nargs="*", default=[],
+                    help="DATASET/MODEL=import.json ... of the imported networks (import-model --record)")
     sp.add_argument("--config", required=True, help="JSON of the run's config")
     sp.add_argument("--title", default="robinterp report")
     sp.add_argument("--out", required=True, type=Path)
@@ -34,8 +36,10 @@ def cmd_table(args) -> None:
 
 def cmd_report(args) -> None:
     from robinterp.base.config import parse_json_argument
+    from robinterp.base.io import read_json
     from robinterp.report.html import build_report
 
+    imported = {name: read_json(path) for name, path in pairs(args.imported, "--imported").items()}
     build_report(args.tables, args.figures, parse_json_argument(args.config, "--config"), args.out,
-                 title=args.title)
+                 title=args.title, imported=imported)
     log.info("wrote %s", args.out)

@@ -258,7 +258,8 @@ def _parse_number(text: Any, column: str, row: Mapping) -> float | None:
 
 
 def build_report(tables: Sequence[str | Path], figures: Sequence[str | Path], config: Mapping, out: str | Path,
-                 *, title: str = "robinterp report", versions: Mapping[str, str] | None = None) -> None:
+                 *, title: str = "robinterp report", versions: Mapping[str, str] | None = None,
+                 imported: Mapping[str, Mapping] | None = None) -> None:
     """Write one self-contained HTML report of a run to ``out`` (atomically).
 
     Every input is read and checked before anything is written, so a failure leaves no (partial) ``out``.
@@ -272,12 +273,16 @@ def build_report(tables: Sequence[str | Path], figures: Sequence[str | Path], co
         out: the HTML file to write; its folder is created if needed.
         title: the report's title (``<title>`` and top heading).
         versions: software name → version for the versions table; None means :func:`software_versions`.
+        imported: ``"dataset/model"`` → what the import job recorded of an imported network
+            (:func:`robinterp.models.job.import_model`), listed in a table after the others; None or empty: none.
 
     Raises:
         RobinterpError: a table or figure file is missing (naming it and the workflow rule that makes it), a CSV
             lacks the long-schema columns or holds a non-number value, or a figure is not a PNG file.
     """
     table_sections = [_table_section(Path(p), c) for p, c in zip(tables, captions(tables))]
+    if imported:
+        table_sections.append(imported_models_html(imported))
     figure_sections = [_figure_section(Path(p), c) for p, c in zip(figures, captions(figures))]
     if versions is None:
         versions = software_versions()
@@ -391,6 +396,29 @@ def table_html(caption: str, rows: Sequence[Mapping]) -> str:
         lines.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<table>\n<caption>{_esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n"
             f"<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>")
+
+
+def imported_models_html(records: Mapping[str, Mapping]) -> str:
+    """A section listing the imported networks: source, architecture, file and SHA-256, classes and resizing.
+
+    Args:
+        records: ``"dataset/model"`` → the ``"imported"`` record of its model file.
+    """
+    def classes(r: Mapping) -> str:
+        c = r.get("class_restriction")
+        return (f"all {r.get('source_classes')} outputs" if not c else
+                f"{c['kept']} of {c['network_outputs']} outputs, by {c['by']}")
+
+    def files(r: Mapping) -> str:
+        return "<br>".join(f"{_esc(f['path'])}<br><code>sha256 {_esc(f['sha256'])}</code>"
+                           for f in r.get("files", [])) or "(no file)"
+
+    lines = [f"<tr><td>{_esc(name)}</td><td>{_esc(r.get('source'))}</td><td>{_esc(r.get('arch'))}</td>"
+             f"<td>{files(r)}</td><td>{_esc(classes(r))}</td><td>{_esc(r.get('resize') or 'none')}</td></tr>"
+             for name, r in records.items()]
+    head = "".join(f"<th>{c}</th>" for c in ("model", "source", "architecture", "weights file", "classes", "resize"))
+    return (f'<section id="table-imported-models">\n<table>\n<caption>imported models</caption>\n'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>\n</section>")
 
 
 def figure_html(caption: str, png: bytes) -> str:
