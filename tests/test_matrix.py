@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from robinterp.analysis.figures import _matrix_text, mean_curve, plot_methods_matrix, plot_robustness_curves
+from robinterp.analysis.figures import (_matrix_text, mean_curve, plot_methods_matrix, plot_robustness_curves,
+                                        plot_robustness_vs_interpretability, spearman)
 from robinterp.analysis.job import methods_matrix
-from robinterp.analysis.matrix import matrix_metrics, matrix_rows, summarise_methods
-from robinterp.base.tables import COLUMNS, read_table
+from robinterp.analysis.matrix import matrix_metrics, matrix_rows, read_matrix, summarise_methods
+from robinterp.base.tables import COLUMNS, read_table, write_table
 
 EVAL = {"n": 100, "clean_accuracy": 97.0, "pgd_l2_accuracy": 60.0, "pgd_linf_accuracy": 40.0}
 ATTRIBUTION = {"clean_accuracy": 96.0, "alignment_mean": 0.15, "alignment_std": 0.1, "ig_gini_mean": 0.5,
@@ -102,3 +103,25 @@ def test_a_robustness_curve_over_replicates_is_their_mean_and_sample_std_per_eps
     assert [p.std for p in points] == pytest.approx([np.std([96, 94], ddof=1), np.std([80, 70], ddof=1)])
     with pytest.raises(ValueError, match="replicate 1 has ε"):
         mean_curve([[{"eps": 0.0, "accuracy": 96.0}], [{"eps": 0.5, "accuracy": 94.0}]])
+
+
+def test_robust_accuracy_against_interpretability_from_the_matrix_csv(tmp_path):
+    rows = {name: [matrix_metrics({**EVAL, "pgd_l2_accuracy": acc}, {**ATTRIBUTION, "alignment_mean": align},
+                                  SYNTHESIS, ETMANN) for acc, align in replicates]
+            for name, replicates in {"standard": [(1.0, 0.07)], "robust": [(60.0, 0.2), (64.0, 0.24)],
+                                     "imported": [(40.0, 0.15)]}.items()}
+    summaries = summarise_methods(rows)
+    methods_csv = tmp_path / "methods_matrix.csv"
+    write_table(methods_csv, matrix_rows("digits", summaries))
+    back = read_matrix(methods_csv)
+    assert list(back) == ["standard", "robust", "imported"] and back["robust"]["pgd_l2_accuracy"].n == 2
+    assert back["robust"]["alignment_mean"].value == pytest.approx(0.22)
+    assert back["robust"]["alignment_mean"].std == pytest.approx(np.std([0.2, 0.24], ddof=1), abs=1e-4)
+    plot_robustness_vs_interpretability(back, "pgd_l2_accuracy", "digits", [tmp_path / "r.png", tmp_path / "r.pdf"])
+    assert (tmp_path / "r.png").stat().st_size > 10_000 and (tmp_path / "r.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(ValueError, match="'autoattack_accuracy' is not a metric of"):
+        plot_robustness_vs_interpretability(back, "autoattack_accuracy", "digits", [tmp_path / "x.png"])
+    # Spearman's ρ of the panels: ranks, NaN below three pairs or for a constant
+    assert spearman([1, 40, 62], [0.07, 0.15, 0.22]) == pytest.approx(1.0)
+    assert spearman([1, 40, 62], [3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(spearman([1, 2], [1, 2])) and np.isnan(spearman([1, 2, 3], [5, 5, 5]))

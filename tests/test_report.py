@@ -207,6 +207,25 @@ def test_versions_given_are_shown(run, tmp_path):
     assert parse(out).table("software versions")["rows"] == [["torch", "9.9.9"], ["cuda", "none"]]
 
 
+def test_imported_models_are_listed_with_their_files_checksums_classes_and_resizing(run, tmp_path):
+    record = {"source": "madrylab", "arch": "resnet50", "source_classes": 1000,
+              "files": [{"path": "weights/imagenet_l2_3_0.pt", "sha256": "ab12" * 16}],
+              "class_restriction": {"by": "wnid", "network_outputs": 1000, "kept": 150, "index": list(range(150))},
+              "resize": "bilinear, antialiased, 128×128 → 224×224, inside the model"}
+    out = tmp_path / "r.html"
+    build_report(run["tables"], [], run["config"], out, versions={},
+                 imported={"smallimagenet150/madry_l2_eps3": record,
+                           "cifar10/rb_standard": {**record, "source": "robustbench", "arch": "Standard",
+                                                   "class_restriction": None, "source_classes": 10, "resize": None}})
+    table = parse(out).table("imported models")
+    assert table["header"] == ["model", "source", "architecture", "weights file", "classes", "resize"]
+    assert table["rows"][0][:3] == ["smallimagenet150/madry_l2_eps3", "madrylab", "resnet50"]
+    assert "ab12" * 16 in table["rows"][0][3] and "weights/imagenet_l2_3_0.pt" in table["rows"][0][3]
+    assert table["rows"][0][4:] == ["150 of 1000 outputs, by wnid", "bilinear, antialiased, 128×128 → 224×224, "
+                                                                    "inside the model"]
+    assert table["rows"][1][4:] == ["all 10 outputs", "none"]
+
+
 def test_software_versions():
     versions = software_versions()
     expected = {"python", "platform", "robinterp", "torch", "torchvision", "numpy", "scipy", "captum", "shap",

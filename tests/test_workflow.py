@@ -175,6 +175,70 @@ def test_a_method_with_its_own_objective_and_schedule_is_trained_with_them(tmp_p
     assert ("visualise_features", "standard") in jobs and ("visualise_features", "sgt") not in jobs  # figures only
 
 
+def test_the_zoo_config_dry_runs_offline_importing_every_model_and_training_none(tmp_path):
+    """config/zoo.yaml: RobustBench and MadryLab models through every analysis; no weights, data or network needed."""
+    out = snakemake("-n", "-p", "--configfile", str(REPO / "config" / "zoo.yaml"), "--directory", str(tmp_path))
+    text = out.stdout + out.stderr
+    jobs = _dry_run_jobs(text)
+    imported = {w for r, w in jobs if r == "import_model"}
+    assert imported == {f"dataset=cifar10, model={m}, seed=0" for m in
+                        ("rb_standard", "rb_engstrom2019", "rb_rice2020", "rb_rebuffi2021_r18")} | {
+        f"dataset=smallimagenet150, model={m}, seed=0" for m in ("madry_l2_eps0", "madry_l2_eps1", "madry_l2_eps3")}
+    assert not {r for r, _ in jobs} & {"train_model", "train_judge", "plot_training"}
+    for rule in ("evaluate_model", "attribute_model", "generate_classes", "invert_representations",
+                 "visualise_features", "robustness_curves", "etmann_analysis"):
+        assert (rule, "dataset=smallimagenet150, model=madry_l2_eps3, seed=0") in jobs, rule
+    assert "--where datasets.smallimagenet150.methods.madry_l2_eps3.pretrained" in text
+    for dataset in ("cifar10", "smallimagenet150"):
+        assert f"results/zoo/{dataset}/methods_matrix.csv" in text
+        assert f"results/zoo/fig_robustness_interpretability_{dataset}.png" in text
+
+
+def test_a_pretrained_method_is_imported_once_and_never_trained(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    config["datasets"]["digits"]["methods"]["zoo_net"] = {
+        "pretrained": {"source": "madrylab", "path": "weights/net.pt", "arch": "resnet_small", "classes": "dataset"}}
+    path = tmp_path / "zoo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "-p", "--configfile", str(path), "--directory", str(tmp_path))
+    text = out.stdout + out.stderr
+    jobs = _dry_run_jobs(text)
+    # the dataset's two replicates are for trained methods: an imported one is one model, at the config seed
+    assert {w for r, w in jobs if r == "import_model"} == {"dataset=digits, model=zoo_net, seed=0"}
+    assert {w for r, w in jobs if r == "train_model"} == {f"dataset=digits, model={m}, seed={s}"
+                                                          for m in ("standard", "robust_l2") for s in (0, 1000)}
+    for rule in ("evaluate_model", "attribute_model", "generate_classes", "etmann_analysis", "robustness_curves"):
+        assert (rule, "dataset=digits, model=zoo_net, seed=0") in jobs, rule
+    command = next(line for line in text.splitlines() if " robinterp import-model " in line)
+    assert "--out results/test/models/digits/zoo_net/seed0/model.pt" in command
+    assert '"path":"weights/net.pt"' in command and "--record results/test/models/digits/zoo_net/seed0/import.json" in command
+    plot = next(line for line in text.splitlines() if " robinterp plot-training " in line)
+    assert "zoo_net" not in plot and "robust_l2=" in plot  # an imported method has no history
+    report = next(line for line in text.splitlines() if " robinterp report " in line)
+    assert "--imported digits/zoo_net=results/test/models/digits/zoo_net/seed0/import.json" in report
+    # another seed of it is not a model of the config
+    bad = snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path),
+                    "results/test/models/digits/zoo_net/seed1000/model.pt", check=False)
+    assert bad.returncode != 0 and "seed1000 is not a replicate of digits/zoo_net" in bad.stdout + bad.stderr
+
+
+def test_a_name_pretrained_in_one_dataset_and_trained_in_another_is_refused(tmp_path):
+    """The rule that writes a model is chosen by the method's name, so a name must be of one kind everywhere."""
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    other = json.loads(json.dumps(config["datasets"]["digits"]))
+    other["methods"] = {"standard": {"pretrained": {"source": "robinterp", "arch": "resnet_small", "weights": "w.pt",
+                                                    "mean": [0.5], "std": [0.5]}}}
+    other["accuracy_table"] = "other_accuracy"
+    other["synthesis"]["tables"] = {"fid": "other_fid", "inversion": "other_inversion"}
+    config["datasets"]["other"] = other
+    path = tmp_path / "clash.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path), check=False)
+    assert out.returncode != 0
+    assert ("method 'standard' is pretrained in datasets.other and trained in datasets.digits: give one of them "
+            "another name") in out.stdout + out.stderr
+
+
 def test_a_mistyped_config_key_stops_with_its_name(tmp_path):
     bad = tmp_path / "bad.yaml"
     text = (REPO / ".test" / "config.yaml").read_text().replace("      epochs: 1 ", "      epoch: 1 ")
@@ -292,8 +356,10 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
                  *synthesis_figures]:
         assert name in report, name
     assert "<th>model</th><th>n</th>" in report and "&#177;" in report  # mean ± std, and n
-    # training curves, 3 attribution figures, the synthesis figures, curves, 2 Etmann figures, the matrix
-    assert report.count("<img ") == 4 + len(synthesis_figures) + 4
+    # training curves, 3 attribution figures, the synthesis figures, curves, 2 Etmann figures, the matrix,
+    # robust accuracy against the interpretability metrics
+    assert report.count("<img ") == 4 + len(synthesis_figures) + 5
+    assert (results / "fig_robustness_interpretability_digits.png").stat().st_size > 10_000
     logs = results / "logs"
     assert "inversion [1–6 of 6]: step 5/5" in (logs / "invert_representations" / "digits" / "standard" /
                                                  "seed1000.log").read_text()
