@@ -398,13 +398,13 @@ def _load_madrylab(s, num_classes: int, channels: Mapping, where: str) -> Loaded
 
 def _load_state_dict_file(s, num_classes: int, channels: Mapping, where: str) -> LoadedNetwork:
     path = Path(s.weights)
+    options = dict(channels) if s.source == "robinterp" else {}
+    net = build_network(s.source, s.arch, options, num_classes)
     payload = _read_torch(path, f"{where}.weights")
     state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a state dict (a mapping of parameter names to tensors), nor "
                               "one under 'state_dict'")
-    options = dict(channels) if s.source == "robinterp" else {}
-    net = build_network(s.source, s.arch, options, num_classes)
     _load_strict(net, state, path, f"{s.source}'s {s.arch}")
     return LoadedNetwork(net, s.source, s.arch, options, num_classes, list(s.mean), list(s.std), [path])
 
@@ -430,7 +430,10 @@ def _load_strict(net: nn.Module, state: Mapping, path: Path, what: str) -> None:
     try:
         net.load_state_dict(dict(state))
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit {what}: {_short(exc)}") from exc
+        hint = ("; where only the last layer's size differs, the file has another number of classes than the "
+                "network built for it (classes: imagenet for a 1,000-class ImageNet network on a subset of its "
+                "classes)") if "size mismatch" in str(exc) else ""
+        raise CheckpointError(f"{path} does not fit {what}: {_short(exc)}{hint}") from exc
 
 
 def _short(exc: BaseException, limit: int = 600) -> str:
