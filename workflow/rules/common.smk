@@ -144,16 +144,17 @@ def method_name_pattern(imported):
     The two rules write the same path (MODEL); each matches only the names of its kind of method, so
     Snakemake picks the rule by the method's name. A name must therefore be of one kind in every dataset.
     """
-    names = {d: {m for m in methods(d) if bool(pretrained(d, m)) == imported} for d in DATASETS}
-    ours = set().union(*names.values())
+    kinds = {}  # name -> {is pretrained: a dataset where it is}
     for d in DATASETS:
         for m in methods(d):
-            if bool(pretrained(d, m)) != imported and m in ours:
-                other = next(o for o in DATASETS if m in names[o])
-                raise ValueError(
-                    f"method {m!r} is pretrained in one dataset and trained in the other "
-                    f"(datasets.{d}.methods.{m}, datasets.{other}.methods.{m}); give one of them another name"
-                )
+            kinds.setdefault(m, {})[bool(pretrained(d, m))] = d
+    for m, where in kinds.items():
+        if len(where) > 1:
+            raise ValueError(
+                f"method {m!r} is pretrained in datasets.{where[True]} and trained in datasets.{where[False]}: "
+                "give one of them another name (the rule that writes a model is chosen by the method's name)"
+            )
+    ours = {m for m, where in kinds.items() if imported in where}
     return "|".join(re.escape(m) for m in sorted(ours)) or "(?!)"  # (?!) matches no name
 
 
