@@ -110,7 +110,7 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
         "generate_classes": 4, "invert_representations": 4, "visualise_features": 2, "synthesis_metrics": 1,
         "synthesis_table": 2, "plot_seeds": 1, "plot_generation": 1, "plot_inversions": 2, "plot_features": 2,
         "report": 1, "robustness_curves": 4, "plot_robustness_curves": 1, "etmann_analysis": 4, "plot_etmann": 1,
-        "methods_matrix": 1}, text[-3000:]
+        "methods_matrix": 1, "plot_robustness_interpretability": 1}, text[-3000:]
     robust_attempts = [j for j, w in per_rule["train_model"] if w == "digits_robust_l2_0"]
     assert len(robust_attempts) == 2 and robust_attempts[0] == job
 
