@@ -276,6 +276,33 @@ def get_accuracy_metrics(wildcards):
     return per_replicate(EVAL_JSON, accuracy_table_dataset(wildcards))
 
 
+def paper_run_settings(dataset):
+    """The settings of a dataset's run that decide whether its numbers compare like for like with the paper's
+    (robinterp.base.paper.PAPER_SETTINGS): architecture, each method's epochs and attack, the evaluation attacks,
+    generation, inversion and the features of the synthesis metrics."""
+    spec = DATASETS[dataset]
+    synthesis = spec["synthesis"]
+    return as_json(
+        {
+            "arch": spec["model"]["arch"],
+            "epochs": {m: {**spec["train"], **s.get("train", {})}["epochs"] for m, s in spec["methods"].items()},
+            "attack": {m: s.get("attack") for m, s in spec["methods"].items()},
+            "evaluation": spec["evaluation"]["attacks"],
+            "generation": {**synthesis["generation"]["attack"], "per_class": synthesis["generation"]["per_class"]},
+            "inversion": synthesis["inversion"]["attack"],
+            "features": synthesis["features"],
+        }
+    )
+
+
+def accuracy_table_run_settings(wildcards):
+    return paper_run_settings(accuracy_table_dataset(wildcards))
+
+
+def synthesis_table_run_settings(wildcards):
+    return paper_run_settings(synthesis_table_dataset(wildcards))
+
+
 def accuracy_table_metrics(wildcards):
     """The accuracy table's columns: the metrics the evaluation jobs report (robinterp.attacks.spec)."""
     return ",".join(accuracy_metric_names(DATASETS[accuracy_table_dataset(wildcards)]["evaluation"]["attacks"]))

@@ -208,9 +208,11 @@ rule synthesis_table:
         kind=synthesis_table_kind,
         features=synthesis_table_features,
         models=synthesis_table_models,
+        run=synthesis_table_run_settings,
     shell:
         "python -m robinterp synthesis-table --kind {params.kind} --features {params.features}"
-        " --dataset {params.dataset} --models {params.models} --metrics {input:q} --out {output:q} 2> {log:q}"
+        " --dataset {params.dataset} --models {params.models} --run-settings {params.run:q}"
+        " --metrics {input:q} --out {output:q} 2> {log:q}"
 
 
 rule plot_seeds:
