@@ -390,16 +390,30 @@ def synthesis_shell(command, extra=""):
     )
 
 
-def judge_train_settings(wildcards):
-    judge = synthesis(wildcards.dataset).get("judge")
+def judge(dataset):
+    judge = synthesis(dataset).get("judge")
     if not judge:
-        raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
-    # A standard model, selected by clean validation accuracy unless the judge section says otherwise.
-    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, "selection": "clean", **judge["train"]})
+        raise ValueError(f"datasets.{dataset}.synthesis.features is 'judge' but there is no judge section")
+    return judge
+
+
+def judge_train_settings(wildcards):
+    """The dataset's train section with the judge's attack (none: standard training) and changes, selected by
+    clean validation accuracy unless the judge's train section says otherwise."""
+    spec = judge(wildcards.dataset)
+    train = DATASETS[wildcards.dataset]["train"]
+    return as_json({**train, "attack": spec.get("attack"), "selection": "clean", **spec["train"]})
+
+
+def judge_model_settings(wildcards):
+    """The dataset's model section, with the judge's own architecture where it names one."""
+    model = DATASETS[wildcards.dataset]["model"]
+    arch = synthesis(wildcards.dataset).get("judge", {}).get("arch", model["arch"])
+    return as_json({**model, "arch": arch})
 
 
 def judge_seed(wildcards):
-    return synthesis(wildcards.dataset)["judge"]["seed"]
+    return judge(wildcards.dataset)["seed"]
 
 
 def get_feature_extractor(wildcards):

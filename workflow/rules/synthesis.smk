@@ -43,7 +43,7 @@ rule train_judge:
         mem_mb=32000,
         gpu=job_gpus,
     params:
-        model=dataset_settings("model"),
+        model=judge_model_settings,
         train=judge_train_settings,
         checkpoint=JUDGE_CHECKPOINT,
         seed=judge_seed,
@@ -176,7 +176,7 @@ rule synthesis_metrics:
         mem_mb=64000,
         gpu=job_gpus,
     params:
-        model=dataset_settings("model"),
+        model=judge_model_settings,
         settings=synthesis_settings("synthesis_metrics"),
         device=config["device"],
         generated=name_path_params(get_generated),
