@@ -26,7 +26,6 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 
 class Normalize(nn.Module):
@@ -160,6 +159,8 @@ def _convnet(widths):
 def _torchvision_resnet50(num_classes: int, in_channels: int, mean, std) -> Classifier:
     if in_channels != 3:
         raise ValueError("resnet50 expects RGB images (in_channels=3)")
+    import torchvision  # seconds of imports (torchvision.ops loads torch._dynamo): only for the model that needs it
+
     net = torchvision.models.resnet50(weights=None, num_classes=num_classes)
     head, net.fc = net.fc, nn.Identity()  # torchvision's forward then returns R(x)
     return Classifier(net, head, mean, std)
