@@ -395,3 +395,31 @@ def test_robustness_curve_rejects_bad_eps(trained, eps_values):
     model, split, _, _ = trained
     with pytest.raises(ValueError, match="^eps_values:"):
         robustness_curve(model, split, AttackSpec(kind="fgsm", norm="linf", eps=0.1), eps_values, batch_size=8, device=CPU)
+
+
+class _CountingConstant(torch.nn.Module):
+    """Logits that ignore the image (class 0 always wins): nothing flips it, so every AutoAttack stage runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor([2.0] + [0.0] * 9))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.bias.expand(len(x), 10) + 0.0 * x.flatten(1)[:, :1]
+
+
+def test_square_queries_sets_the_number_of_square_iterations():
+    """Square makes one query (one forward pass) per iteration on an image it has not flipped: with an
+    unflippable model, 25 queries cost exactly 20 more forward passes than 5, and the other stages are equal."""
+    x, y = torch.rand(3, 1, 8, 8), torch.zeros(3, dtype=torch.long)
+    calls = {}
+    for queries in (5, 25):
+        model = _CountingConstant()
+        adv = autoattack(model, x, y, "linf", 0.1, n_classes=10, square_queries=queries)
+        calls[queries] = model.calls
+        assert torch.equal(adv, x)  # nothing flipped: the clean images come back
+    assert calls[25] - calls[5] == 20
+    with pytest.raises(ValueError, match="^square_queries:"):
+        AttackSpec(norm="linf", eps=0.1, step_size=0.05, steps=2, square_queries=10)

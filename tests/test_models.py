@@ -10,7 +10,8 @@ from robinterp.models.checkpoint import load_model, save_model
 
 @pytest.mark.parametrize("arch,shape,dim", [("resnet_small", (2, 1, 28, 28), 64),
                                             ("resnet18_cifar", (2, 3, 32, 32), 512),
-                                            ("resnet50", (2, 3, 64, 64), 2048)])
+                                            ("resnet50", (2, 3, 64, 64), 2048),
+                                            ("convnet_small", (2, 1, 28, 28), 128)])
 def test_forward_is_head_of_representation(arch, shape, dim):
     model = build_model(arch, 7, shape[1], [0.5] * shape[1], [0.25] * shape[1]).eval()
     x = torch.rand(shape)

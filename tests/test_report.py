@@ -131,16 +131,16 @@ def test_tables_show_value_paper_and_difference_in_the_papers_layout(report):
     table1 = parsed.table("table1_accuracy")
     # one dataset: no dataset column; a metric the paper reports gets (paper) and (ours - paper), one it never does not
     assert table1["header"] == ["model", "clean_accuracy", "clean_accuracy (paper)",
-                                f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy"]
+                                f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy", "vs paper"]
     assert table1["rows"] == [
-        ["robust_l2", "90.0000", "88.2500", "1.7500", ""],
-        ["standard", "", "", "", "12.3456"],
+        ["robust_l2", "90.0000", "88.2500", "1.7500", "", ""],
+        ["standard", "", "", "", "12.3456", ""],
     ]
     table2 = parsed.table("table2_fid")
-    assert table2["header"] == ["model", "fid", "fid (paper)", f"fid (ours {MINUS} paper)"]
-    assert table2["rows"][0] == ["standard", "150.0000", "152.2900", "-2.2900"]
+    assert table2["header"] == ["model", "fid", "fid (paper)", f"fid (ours {MINUS} paper)", "vs paper"]
+    assert table2["rows"][0] == ["standard", "150.0000", "152.2900", "-2.2900", ""]
     assert table2["rows"][1][0] == SCRIPT  # the model name, escaped in the file, reads back as text
-    assert table2["rows"][1][1:] == ["7.5000", "", ""]
+    assert table2["rows"][1][1:] == ["7.5000", "", "", ""]
     text = report.read_text()
     # the dataset a one-dataset table drops from its columns is named above it, inside the table's section
     assert '<section id="table-table1_accuracy">\n<p class="meta">Dataset: digits</p>\n<table>' in text
@@ -241,7 +241,7 @@ def test_nan_value_leaves_difference_cell_empty(tmp_path):
     write_table(table, [{"dataset": "d", "model": "m", "metric": "acc", "value": math.nan, "paper": 1.0}])
     out = tmp_path / "r.html"
     build_report([table], [], {}, out, versions={})
-    assert parse(out).table("table1_accuracy")["rows"] == [["m", "nan", "1.0000", ""]]
+    assert parse(out).table("table1_accuracy")["rows"] == [["m", "nan", "1.0000", "", ""]]
 
 
 def assert_nothing_written(folder: Path):
@@ -341,10 +341,10 @@ def test_paper_layout_two_models_three_metrics():
     assert header == ["model",
                       "clean_accuracy", "clean_accuracy (paper)", f"clean_accuracy (ours {MINUS} paper)",
                       "pgd_l2_accuracy",
-                      "fid", "fid (paper)", f"fid (ours {MINUS} paper)"]
+                      "fid", "fid (paper)", f"fid (ours {MINUS} paper)", "vs paper"]
     assert body == [
-        ["standard", 93.0, 93.2, pytest.approx(-0.2), 0.5, 150.0, None, None],
-        ["robust_l2", 84.0, 85.0, -1.0, 60.0, 90.0, 88.25, 1.75],
+        ["standard", 93.0, 93.2, pytest.approx(-0.2), 0.5, 150.0, None, None, ""],
+        ["robust_l2", 84.0, 85.0, -1.0, 60.0, 90.0, 88.25, 1.75, ""],
     ]
     assert all(len(line) == len(header) for line in body)
 
@@ -360,8 +360,8 @@ def test_paper_layout_puts_std_right_after_its_metric():
                       "inception192_l2_inv1", "inception192_l2_inv1 (paper)",
                       f"inception192_l2_inv1 (ours {MINUS} paper)", "inception192_l2_inv1_std",
                       "lonely_std",  # no metric of its own: keeps its place
-                      "pixel_l2_inv1"]
-    assert body == [["robust_l2", 0.0, 2.0, 1.0, 3.0, 5.0, 20.05, pytest.approx(-15.05), 4.0, 6.0, 7.0]]
+                      "pixel_l2_inv1", "vs paper"]
+    assert body == [["robust_l2", 0.0, 2.0, 1.0, 3.0, 5.0, 20.05, pytest.approx(-15.05), 4.0, 6.0, 7.0, ""]]
 
 
 def test_paper_layout_keeps_a_dataset_column_across_datasets():
@@ -379,6 +379,16 @@ def test_paper_layout_keeps_a_dataset_column_across_datasets():
         ["cifar10", "robust_l2", 0.3, None],
         ["smallimagenet150", "standard", 0.2, 0.02],
     ]
+
+
+def test_the_comparison_with_the_paper_is_the_last_column():
+    rows = long_table(("cifar10", "standard", "clean_accuracy", 93.0, 93.2),
+                      ("cifar10", "robust_l2", "clean_accuracy", 80.0, 85.0))
+    rows[0]["paper_comparison"] = "like-for-like"
+    rows[1]["paper_comparison"] = "differs: epochs: ours 3 (paper 100)"
+    header, body = paper_layout(rows)
+    assert header[-1] == "vs paper"
+    assert [line[-1] for line in body] == ["like-for-like", "differs: epochs: ours 3 (paper 100)"]
 
 
 def test_paper_layout_of_no_rows_and_of_a_repeated_cell():
@@ -434,7 +444,7 @@ def test_cifar10_like_table_fills_the_papers_columns_of_the_models_it_reports(tm
     parsed = parse(out).table("table1_accuracy")
     assert parsed["header"][:5] == ["model", "clean_accuracy", "clean_accuracy (paper)",
                                     f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy"]
-    assert len(parsed["header"]) == 1 + 3 + 3 + 1 + 1 + 1  # clean and PGD-L2 in the paper; the other three not
+    assert len(parsed["header"]) == 1 + 3 + 3 + 1 + 1 + 1 + 1  # clean and PGD-L2 in the paper; the other three not
     assert len(parsed["rows"]) == len(DEMO_MODELS)
     assert parsed["rows"][0][:4] == ["standard", "0.0000", "93.2000", "-93.2000"]
     assert parsed["rows"][1][1:7] == ["10.0000", "85.0000", "-75.0000", "11.0000", "64.6000", "-53.6000"]
@@ -458,8 +468,8 @@ def test_a_table_with_replicates_shows_mean_plus_minus_std_and_n(tmp_path):
     parsed = parse(out).table("table1_accuracy")
     assert parsed["header"] == ["model", "n", "clean_accuracy", "clean_accuracy (paper)",
                                 f"clean_accuracy (ours {MINUS} paper)", "pgd_l2_accuracy", "pgd_l2_accuracy (paper)",
-                                f"pgd_l2_accuracy (ours {MINUS} paper)"]
+                                f"pgd_l2_accuracy (ours {MINUS} paper)", "vs paper"]
     assert parsed["rows"][0] == ["standard", "2", "93.5000 \u00b1 0.7071", "93.2000", "0.3000",
-                                 "0.6000 \u00b1 0.1414", "0.3600", "0.2400"]
+                                 "0.6000 \u00b1 0.1414", "0.3600", "0.2400", "differs: settings unknown"]
     assert parsed["rows"][1][:3] == ["robust_l2", "1", "84.0000"]  # one replicate: no std
     assert "sample standard deviation" in out.read_text()

@@ -49,7 +49,7 @@ def test_a_table_from_two_replicate_jsons(tmp_path):
     args = ["table", "--dataset", "digits", "--metrics", *[f"standard={p}" for p in paths],
             f"robust_l2={tmp_path / 'robust.json'}", "--keep", "clean_accuracy,pgd_l2_accuracy", "--out", str(out)]
     assert main(args) == 0
-    assert out.read_text().splitlines()[0] == "dataset,model,metric,value,std,n,paper" == ",".join(COLUMNS)
+    assert out.read_text().splitlines()[0] == "dataset,model,metric,value,std,n,paper,paper_comparison" == ",".join(COLUMNS)
     rows = read_table(out)
     assert [(r["model"], r["metric"]) for r in rows] == [(m, k) for m in ("standard", "robust_l2")
                                                          for k in ("clean_accuracy", "pgd_l2_accuracy")]
@@ -70,4 +70,5 @@ def test_a_model_named_once_per_replicate_keeps_its_replicates_in_order():
 def test_rows_keep_the_papers_number_beside_the_mean():
     rows = long_rows("cifar10", "standard", [{"clean_accuracy": 93.0}, {"clean_accuracy": 94.0}], ["clean_accuracy"])
     assert rows == [{"dataset": "cifar10", "model": "standard", "metric": "clean_accuracy", "value": 93.5,
-                     "std": pytest.approx(np.std([93.0, 94.0], ddof=1)), "n": 2, "paper": 93.2}]
+                     "std": pytest.approx(np.std([93.0, 94.0], ddof=1)), "n": 2, "paper": 93.2,
+                     "paper_comparison": "differs: settings unknown"}]

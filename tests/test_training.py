@@ -261,7 +261,7 @@ def test_warmup_eps_is_the_reference_schedule_at_every_chosen_step():
 def test_the_step_size_keeps_its_ratio_to_eps_during_the_warmup():
     s = _settings(eps_warmup_start=2, eps_warmup_end=7)
     assert s.attack_at(0).eps == 0.0 and s.attack_at(0).step_size == 0.0
-    assert (s.attack_at(3).eps, s.attack_at(3).step_size) == (0.4, 0.1)  # ε 2.0 · 1/5, σ 0.5 · 0.4/2.0
+    assert (s.attack_at(3).eps, s.attack_at(3).step_size) == (0.4, 0.2)  # ε 2.0 · 1/5, σ 1.0 · 0.4/2.0
     assert s.attack_at(7) is s.attack and s.attack_at(100) is s.attack
     plain = _settings()
     assert plain.attack_at(0) is plain.attack  # no warm-up: the configured attack itself
@@ -293,7 +293,7 @@ def test_the_loop_attacks_at_the_warmup_eps_and_steps_at_the_stepped_lr_of_each_
                          lr_gamma=0.5, selection="clean", val_attack=None)
     result = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "w.pt")
     assert [eps for eps, _ in seen] == [0.0, 0.0, 0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0]
-    assert [sigma for _, sigma in seen] == [0.5 * eps / 2.0 for eps, _ in seen]
+    assert [sigma for _, sigma in seen] == [1.0 * eps / 2.0 for eps, _ in seen]
     assert lrs == [0.05] * 4 + [0.025] * 3 + [0.0125] * 3  # steps 0-3, 4-6, 7-9
     assert [h["train_eps"] for h in result.history] == [0.0, 1.2]  # ε at each epoch's first step (0, 5)
     assert [h["lr"] for h in result.history] == [0.05, 0.025]  # lr at each epoch's first step

@@ -307,7 +307,7 @@ def test_end_to_end_run_of_the_test_config(tmp_path):
     results = tmp_path / "results" / "test"
     with open(results / "table1_accuracy.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["dataset", "model", "metric", "value", "std", "n", "paper"]
+    assert list(rows[0]) == ["dataset", "model", "metric", "value", "std", "n", "paper", "paper_comparison"]
     assert all(r["n"] == "2" and float(r["std"]) >= 0 for r in rows)  # two replicates: mean, sample std, n
     evaluations = [json.loads((results / "eval" / "digits" / "standard" / f"seed{s}.json").read_text())
                    for s in (0, 1000)]

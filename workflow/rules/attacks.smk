@@ -49,9 +49,10 @@ rule accuracy_table:
         dataset=accuracy_table_dataset,
         metrics=input_name_paths,
         keep=accuracy_table_metrics,
+        run=accuracy_table_run_settings,
     shell:
         "python -m robinterp table --dataset {params.dataset} --metrics {params.metrics}"
-        " --keep {params.keep} --out {output:q} 2> {log:q}"
+        " --keep {params.keep} --run-settings {params.run:q} --out {output:q} 2> {log:q}"
 
 
 rule robustness_curves:

@@ -330,6 +330,33 @@ def get_accuracy_metrics(wildcards):
     return per_replicate(EVAL_JSON, accuracy_table_dataset(wildcards))
 
 
+def paper_run_settings(dataset):
+    """The settings of a dataset's run that decide whether its numbers compare like for like with the paper's
+    (robinterp.base.paper.PAPER_SETTINGS): architecture, each method's epochs and attack, the evaluation attacks,
+    generation, inversion and the features of the synthesis metrics."""
+    spec = DATASETS[dataset]
+    synthesis = spec["synthesis"]
+    return as_json(
+        {
+            "arch": spec["model"]["arch"],
+            "epochs": {m: {**spec["train"], **s.get("train", {})}["epochs"] for m, s in spec["methods"].items()},
+            "attack": {m: s.get("attack") for m, s in spec["methods"].items()},
+            "evaluation": spec["evaluation"]["attacks"],
+            "generation": {**synthesis["generation"]["attack"], "per_class": synthesis["generation"]["per_class"]},
+            "inversion": synthesis["inversion"]["attack"],
+            "features": synthesis["features"],
+        }
+    )
+
+
+def accuracy_table_run_settings(wildcards):
+    return paper_run_settings(accuracy_table_dataset(wildcards))
+
+
+def synthesis_table_run_settings(wildcards):
+    return paper_run_settings(synthesis_table_dataset(wildcards))
+
+
 def accuracy_table_metrics(wildcards):
     """The accuracy table's columns: the metrics the evaluation jobs report (robinterp.attacks.spec)."""
     return ",".join(accuracy_metric_names(DATASETS[accuracy_table_dataset(wildcards)]["evaluation"]["attacks"]))
@@ -417,16 +444,30 @@ def synthesis_shell(command, extra=""):
     )
 
 
-def judge_train_settings(wildcards):
-    judge = synthesis(wildcards.dataset).get("judge")
+def judge(dataset):
+    judge = synthesis(dataset).get("judge")
     if not judge:
-        raise ValueError(f"datasets.{wildcards.dataset}.synthesis.features is 'judge' but there is no judge section")
-    # A standard model, selected by clean validation accuracy unless the judge section says otherwise.
-    return as_json({**DATASETS[wildcards.dataset]["train"], "attack": None, "selection": "clean", **judge["train"]})
+        raise ValueError(f"datasets.{dataset}.synthesis.features is 'judge' but there is no judge section")
+    return judge
+
+
+def judge_train_settings(wildcards):
+    """The dataset's train section with the judge's attack (none: standard training) and changes, selected by
+    clean validation accuracy unless the judge's train section says otherwise."""
+    spec = judge(wildcards.dataset)
+    train = DATASETS[wildcards.dataset]["train"]
+    return as_json({**train, "attack": spec.get("attack"), "selection": "clean", **spec["train"]})
+
+
+def judge_model_settings(wildcards):
+    """The dataset's model section, with the judge's own architecture where it names one."""
+    model = DATASETS[wildcards.dataset]["model"]
+    arch = synthesis(wildcards.dataset).get("judge", {}).get("arch", model["arch"])
+    return as_json({**model, "arch": arch})
 
 
 def judge_seed(wildcards):
-    return synthesis(wildcards.dataset)["judge"]["seed"]
+    return judge(wildcards.dataset)["seed"]
 
 
 def get_feature_extractor(wildcards):

@@ -43,7 +43,7 @@ rule train_judge:
         mem_mb=32000,
         gpu=job_gpus,
     params:
-        model=dataset_settings("model"),
+        model=judge_model_settings,
         train=judge_train_settings,
         checkpoint=JUDGE_CHECKPOINT,
         seed=judge_seed,
@@ -176,7 +176,7 @@ rule synthesis_metrics:
         mem_mb=64000,
         gpu=job_gpus,
     params:
-        model=dataset_settings("model"),
+        model=judge_model_settings,
         settings=synthesis_settings("synthesis_metrics"),
         device=config["device"],
         generated=name_path_params(get_generated),
@@ -208,9 +208,11 @@ rule synthesis_table:
         kind=synthesis_table_kind,
         features=synthesis_table_features,
         models=synthesis_table_models,
+        run=synthesis_table_run_settings,
     shell:
         "python -m robinterp synthesis-table --kind {params.kind} --features {params.features}"
-        " --dataset {params.dataset} --models {params.models} --metrics {input:q} --out {output:q} 2> {log:q}"
+        " --dataset {params.dataset} --models {params.models} --run-settings {params.run:q}"
+        " --metrics {input:q} --out {output:q} 2> {log:q}"
 
 
 rule plot_seeds:

@@ -18,7 +18,7 @@ def n_outputs(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, n_classes: int,
-               version: str = "standard", seed: int = 0) -> torch.Tensor:
+               version: str = "standard", seed: int = 0, square_queries: int | None = None) -> torch.Tensor:
     """AutoAttack (Croce & Hein 2020) through ``torchattacks.AutoAttack``.
 
     What ``torchattacks`` (3.5) runs, each attack only on the images all earlier ones
@@ -51,6 +51,10 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, ep
         version: ``"standard"``, ``"plus"`` or ``"rand"`` (see above).
         seed: seed of the random starts of the attacks (torchattacks' ``seed``; ``None``
             there means the current time, not reproducible, so a number is required here).
+        square_queries: queries of the Square attack (per restart); None: torchattacks' (and
+            the reference's) 5,000. Square is the part of AutoAttack whose cost grows with the
+            robust images, by far its largest on a CPU; fewer queries make it weaker, so a
+            result with fewer must say so.
 
     Returns:
         Adversarial images, detached: for every image, the first successful attack's output,
@@ -70,5 +74,11 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, ep
     with torch.random.fork_rng(devices=cuda), model_mode(model, False):
         attack = torchattacks.AutoAttack(model, norm=_TORCHATTACKS_NORMS[norm], eps=eps, version=version,
                                          n_classes=n_classes, seed=seed)
+        if square_queries is not None:
+            if square_queries < 1:
+                raise ValueError(f"square_queries: must be >= 1, got {square_queries}")
+            squares = [a for a in attack._autoattack.attacks if isinstance(a, torchattacks.Square)]
+            for square in squares:
+                square.n_queries = int(square_queries)
         adv = attack(x.detach(), y.detach())
     return adv.detach()

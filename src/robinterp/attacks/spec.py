@@ -147,6 +147,7 @@ class AttackSpec:
             or ``"autoattack"`` (:func:`robinterp.attacks.autoattack.autoattack`).
         decay: MI-FGSM's momentum μ ≥ 0.
         version: AutoAttack's version (``"standard"``, ``"plus"``, ``"rand"``).
+        square_queries: AutoAttack's Square queries (None: 5,000, as the reference).
         max_examples: attack only the first this many of the evaluated images (None: all),
             for attacks too costly for a whole test set (RobustBench runs AutoAttack on
             subsets too); the evaluated images are in a seeded, class-stratified order
@@ -169,8 +170,11 @@ class AttackSpec:
     decay: float = 1.0
     version: str = "standard"
     max_examples: int | None = None
+    square_queries: int | None = None
 
     def __post_init__(self):
+        if self.square_queries is not None and self.kind != "autoattack":
+            raise ValueError(f"square_queries: only autoattack has a Square attack, not {self.kind}")
         if self.kind in ("fgsm", "mifgsm") and self.norm != "linf":
             raise ValueError(f"norm: {self.kind} is an L∞ attack; use norm 'linf', got {self.norm!r}")
         if self.kind == "pgd":
@@ -259,5 +263,6 @@ class AttackSpec:
 
             seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
                                                                  device=generator.device).item())
-            return autoattack(model, x, y, self.norm, self.eps, n_outputs(model, x), self.version, seed)
+            return autoattack(model, x, y, self.norm, self.eps, n_outputs(model, x), self.version, seed,
+                              square_queries=self.square_queries)
         raise ValueError(f"kind: unknown attack {self.kind!r}; use one of {KINDS}")

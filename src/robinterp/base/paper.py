@@ -39,3 +39,77 @@ PAPER_VALUES: dict[tuple[str, str, str], float] = {
 def paper_value(dataset: str, model: str, metric: str) -> float | None:
     """The paper's number for this cell, or None where the paper has none."""
     return PAPER_VALUES.get((dataset, model, metric))
+
+
+# The settings behind the paper's numbers that decide whether a run's number is comparable (Boychev 2023, §3;
+# docs/papers.md): the architecture, the training epochs, the robust model's training attack, the evaluation
+# attack of an accuracy, the generation of the FID tables and the inversion of the distance tables, and the
+# features both are measured with. A run that differs in any of them is not like for like.
+PAPER_SETTINGS: dict[str, dict] = {
+    "cifar10": {
+        "arch": "resnet18_cifar", "epochs": 100,
+        "attack": {"robust_l2": {"norm": "l2", "eps": 0.5, "steps": 20}, "standard": None},
+        "evaluation": {"pgd_l2": {"norm": "l2", "eps": 0.5, "step_size": 0.1, "steps": 20}},
+        "generation": {"eps": 30.0, "step_size": 0.5, "steps": 60, "per_class": 1000},
+        "inversion": {"step_size": 1.0, "steps": 10000},
+        "features": "inception",
+    },
+    "smallimagenet150": {
+        "arch": "resnet50", "epochs": 100,
+        "attack": {"robust_l2": {"norm": "l2", "eps": 1.5, "steps": 20}, "standard": None},
+        "evaluation": {"pgd_l2": {"norm": "l2", "eps": 1.5, "step_size": 0.1875, "steps": 20}},
+        "generation": {"eps": 40.0, "step_size": 1.0, "steps": 60, "per_class": 60},
+        "inversion": {"step_size": 1.0, "steps": 10000},
+        "features": "inception",
+    },
+}
+
+LIKE_FOR_LIKE = "like-for-like"
+
+
+def _differences(name: str, paper, run) -> list[str]:
+    """``name: ours X (paper Y)`` for every key of the paper's setting that the run's differs in."""
+    if paper is None or run is None:
+        return [] if paper == run else [f"{name}: ours {run} (paper {paper})"]
+    if isinstance(paper, dict):
+        return [d for key in paper for d in _differences(f"{name}.{key}", paper[key], (run or {}).get(key))]
+    if isinstance(paper, float) or isinstance(run, float):
+        return [] if run is not None and abs(float(run) - float(paper)) <= 1e-9 * max(1.0, abs(paper)) \
+            else [f"{name}: ours {run} (paper {paper})"]
+    return [] if run == paper else [f"{name}: ours {run} (paper {paper})"]
+
+
+def paper_comparison(dataset: str, model: str, metric: str, run: dict | None) -> str:
+    """Whether our number for a cell compares like for like with the paper's, or which settings differ.
+
+    Args:
+        dataset, model, metric: the cell.
+        run: the run's settings in the shape of :data:`PAPER_SETTINGS` (``arch``, ``epochs`` and ``attack`` per
+            model, ``evaluation`` per attack, ``generation``, ``inversion``, ``features``); None when unknown.
+
+    Returns:
+        ``""`` where the paper has no number for the cell; :data:`LIKE_FOR_LIKE` where every setting that decides
+        the number is the paper's; otherwise ``"differs: …"`` naming each differing setting, ours and the paper's
+        (``"settings unknown"`` without ``run``).
+    """
+    if paper_value(dataset, model, metric) is None:
+        return ""
+    paper = PAPER_SETTINGS.get(dataset)
+    if paper is None or run is None:
+        return "differs: settings unknown"
+    keys = [("arch", paper["arch"], run.get("arch")),
+            ("epochs", paper["epochs"], (run.get("epochs") or {}).get(model)),
+            ("training attack", paper["attack"].get(model), (run.get("attack") or {}).get(model))]
+    attack = metric.removesuffix("_accuracy")
+    if metric.endswith("_accuracy") and metric != "clean_accuracy":
+        keys.append((f"{attack} attack", paper["evaluation"].get(attack), (run.get("evaluation") or {}).get(attack)))
+    if metric.startswith("fid"):
+        keys += [("generation", paper["generation"], run.get("generation")), ("features", paper["features"],
+                                                                            run.get("features"))]
+    if metric.startswith("inception192"):
+        keys += [("inversion", paper["inversion"], run.get("inversion")), ("features", paper["features"],
+                                                                          run.get("features"))]
+    if model == "real_data":
+        keys = [k for k in keys if k[0] in ("features",)]
+    differences = [d for name, p, r in keys for d in _differences(name, p, r)]
+    return "differs: " + "; ".join(differences) if differences else LIKE_FOR_LIKE

@@ -1,11 +1,13 @@
-"""The one table schema every output table uses: long CSV ``dataset,model,metric,value,std,n,paper``; and the
-one standard deviation the tables report (:func:`sample_std`).
+"""The one table schema every output table uses: long CSV ``dataset,model,metric,value,std,n,paper,
+paper_comparison``; and the one standard deviation the tables report (:func:`sample_std`).
 
 A model may be trained ``n`` times from different seeds (replicates, see
 :func:`robinterp.base.seeds.replicate_seeds`); each row then summarises the
 metric over them: ``value`` is the mean over the replicates, ``std`` their
 sample standard deviation (ddof 1; empty when n = 1) and ``n`` their number.
-``paper`` is the paper's number for the cell, or empty.
+``paper`` is the paper's number for the cell, or empty; ``paper_comparison`` says
+whether our number compares like for like with it, or which of the settings that
+decide it differ (:func:`robinterp.base.paper.paper_comparison`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import numpy as np
 
 from robinterp.base.errors import RobinterpError
 from robinterp.base.io import read_json, write_text
-from robinterp.base.paper import paper_value
+from robinterp.base.paper import paper_comparison, paper_value
 
-COLUMNS = ["dataset", "model", "metric", "value", "std", "n", "paper"]
+COLUMNS = ["dataset", "model", "metric", "value", "std", "n", "paper", "paper_comparison"]
 
 
 def sample_std(values) -> float:
@@ -94,13 +96,17 @@ def summarise_metrics(replicates: Sequence[Mapping[str, float]], keep: Iterable[
     return out
 
 
-def long_rows(dataset: str, model: str, replicates: Sequence[Mapping[str, float]], keep: Iterable[str]) -> list[dict]:
-    """One row per metric in ``keep`` (in that order): its mean, std and n over ``replicates``, and the paper's number.
+def long_rows(dataset: str, model: str, replicates: Sequence[Mapping[str, float]], keep: Iterable[str],
+              run: Mapping | None = None) -> list[dict]:
+    """One row per metric in ``keep`` (in that order): its mean, std and n over ``replicates``, the paper's number,
+    and whether the two compare like for like.
 
     Args:
         dataset, model: the row's keys.
         replicates: the model's metrics, one mapping per replicate (replicate 0 first).
         keep: the metrics of the table, in column order.
+        run: the run's settings that decide comparability with the paper (the shape of
+            :data:`robinterp.base.paper.PAPER_SETTINGS`); None: unknown, so no number is called like for like.
 
     Raises:
         KeyError: naming the metric if a replicate lacks one of ``keep``.
@@ -109,7 +115,8 @@ def long_rows(dataset: str, model: str, replicates: Sequence[Mapping[str, float]
     for metric, s in summarise_metrics(replicates, keep, f"{dataset}/{model}").items():
         paper = paper_value(dataset, model, metric)
         rows.append({"dataset": dataset, "model": model, "metric": metric, "value": s.value, "std": s.std, "n": s.n,
-                     "paper": "" if paper is None else paper})
+                     "paper": "" if paper is None else paper,
+                     "paper_comparison": paper_comparison(dataset, model, metric, run)})
     return rows
 
 
@@ -128,7 +135,7 @@ def write_table(path: str | Path, rows: Iterable[Mapping]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({**row, "value": _number(row["value"]), "std": _number(row.get("std")),
-                         "n": int(row.get("n", 1))})
+                         "n": int(row.get("n", 1)), "paper_comparison": row.get("paper_comparison", "")})
     write_text(path, buf.getvalue())
 
 
@@ -138,7 +145,7 @@ def read_table(path: str | Path) -> list[dict]:
 
 
 def write_metrics_table(files: Mapping[str, Sequence[str | Path]], dataset: str | None, keep: Iterable[str],
-                        out: str | Path) -> int:
+                        out: str | Path, run: Mapping | None = None) -> int:
     """Assemble metrics JSON files into one long table at ``out``; returns the number of rows.
 
     Args:
@@ -147,6 +154,7 @@ def write_metrics_table(files: Mapping[str, Sequence[str | Path]], dataset: str 
         dataset: the dataset of entries named by model alone.
         keep: the metrics of the table, in column order.
         out: the CSV to write.
+        run: the run's settings, for :func:`long_rows`.
     """
     keep = list(keep)
     rows = []
@@ -155,6 +163,6 @@ def write_metrics_table(files: Mapping[str, Sequence[str | Path]], dataset: str 
         table_dataset = table_dataset if sep else dataset
         if not table_dataset:
             raise RobinterpError(f"--metrics {name}=…: give DATASET:MODEL or --dataset")
-        rows += long_rows(table_dataset, model, [read_json(p) for p in paths], keep)
+        rows += long_rows(table_dataset, model, [read_json(p) for p in paths], keep, run)
     write_table(out, rows)
     return len(rows)

@@ -114,3 +114,18 @@ def load_model_job(args: argparse.Namespace) -> ModelJob:
     data = load_prepared(args.data)
     device_ = device(args.device)
     return ModelJob(data, load_classifier(args.model, args.model_settings, data, device_), device_)
+
+
+def add_run_settings(sp: argparse.ArgumentParser) -> None:
+    """``--run-settings``: the JSON of the run's settings that decide comparability with the paper's numbers."""
+    sp.add_argument("--run-settings", default=None,
+                    help="JSON: arch, epochs and attack per model, evaluation attacks, generation, inversion, "
+                         "features (robinterp.base.paper.PAPER_SETTINGS's shape); without it no number is "
+                         "called like-for-like with the paper's")
+
+
+def run_settings(args: argparse.Namespace) -> dict | None:
+    """The parsed ``--run-settings``, or None."""
+    from robinterp.base.config import parse_json_argument
+
+    return None if args.run_settings is None else parse_json_argument(args.run_settings, "--run-settings")

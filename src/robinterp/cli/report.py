@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from robinterp.cli.arguments import pairs, replicate_pairs
+from robinterp.cli.arguments import add_run_settings, pairs, replicate_pairs, run_settings
 
 log = logging.getLogger("robinterp")
 
@@ -15,6 +15,7 @@ def register(add) -> None:
     sp.add_argument("--dataset", default=None, help="dataset of MODEL=… entries")
     sp.add_argument("--metrics", nargs="+", required=True, help="[DATASET:]MODEL=metrics.json ..., once per replicate (replicate 0 first)")
     sp.add_argument("--keep", required=True, help="comma-separated metrics, in table order")
+    add_run_settings(sp)
     sp.add_argument("--out", required=True, type=Path)
 
     sp = add("report", cmd_report, "one HTML file: every table beside the paper's numbers, every figure")
@@ -30,7 +31,8 @@ def register(add) -> None:
 def cmd_table(args) -> None:
     from robinterp.base.tables import write_metrics_table
 
-    n = write_metrics_table(replicate_pairs(args.metrics, "--metrics"), args.dataset, args.keep.split(","), args.out)
+    n = write_metrics_table(replicate_pairs(args.metrics, "--metrics"), args.dataset, args.keep.split(","), args.out,
+                            run=run_settings(args))
     log.info("wrote %s (%d rows)", args.out, n)
 
 

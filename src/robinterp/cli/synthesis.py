@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from robinterp.base.errors import RobinterpError
-from robinterp.cli.arguments import (add_compute, add_model_job, add_outputs, add_settings, load_model_job, pairs,
-                                     replicate_pairs)
+from robinterp.cli.arguments import (add_compute, add_model_job, add_outputs, add_run_settings, add_settings,
+                                     load_model_job, pairs, replicate_pairs, run_settings)
 
 log = logging.getLogger("robinterp")
 
@@ -59,6 +59,7 @@ def register(add) -> None:
     sp.add_argument("--dataset", required=True)
     sp.add_argument("--metrics", required=True, help="JSON written by synthesis-metrics")
     sp.add_argument("--models", required=True, help="comma-separated methods, in table order")
+    add_run_settings(sp)
     sp.add_argument("--out", required=True, type=Path)
 
     sp = add("plot-seeds", cmd_plot_seeds, "the seeds of class generation (Figs. 14/19)")
@@ -203,7 +204,8 @@ def cmd_synthesis_table(args) -> None:
     if missing:
         raise RobinterpError(f"{args.metrics} has no metrics for {missing}; re-run synthesis_metrics")
     keep = fid_metrics if args.kind == "fid" else distance_metrics
-    write_table(args.out, [row for m in models for row in long_rows(args.dataset, m, metrics[m], keep)])
+    run = run_settings(args)
+    write_table(args.out, [row for m in models for row in long_rows(args.dataset, m, metrics[m], keep, run)])
     log.info("wrote %s", args.out)
 
 

@@ -12,6 +12,11 @@ Architectures (``build_model``):
 - ``resnet50``: torchvision's ResNet-50 layout (the paper's Small ImageNet model).
 - ``resnet_small``: the same CIFAR-style ResNet with widths 16-32-64 and one
   block per stage, 64-d R(x): the CPU demo's model.
+- ``convnet_small``: a plain VGG-style network (no residual connections;
+  widths 32-64-128, two 3×3 convolutions per stage, max-pooling between
+  stages, global average pooling), 128-d R(x): a second architecture for the
+  offline FID judge, so that the judge does not share the judged models'
+  architecture (adversarial features transfer most between like models).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 
 class Normalize(nn.Module):
@@ -87,6 +91,34 @@ class CifarResNet(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x), 1), 1)
 
 
+class ConvNet(nn.Module):
+    """Plain convolutional trunk: stages of (3×3 conv, BN, ReLU) × 2 with max-pooling between them; returns R(x).
+
+    Args:
+        widths: channels per stage; every stage after the first halves the resolution first.
+        in_channels: image channels.
+    """
+
+    def __init__(self, widths: Sequence[int], in_channels: int = 3):
+        super().__init__()
+        layers, channels = [], in_channels
+        for i, width in enumerate(widths):
+            if i > 0:
+                layers.append(nn.MaxPool2d(2))
+            for _ in range(2):
+                layers += [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+                channels = width
+        self.stages = nn.Sequential(*layers)
+        self.out_features = channels
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Last convolutional feature maps (B, C, h, w), before pooling (used for CAMs)."""
+        return self.stages(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x), 1), 1)
+
+
 class Classifier(nn.Module):
     """Normalisation → trunk → R(x) → linear head, taking images in [0, 1].
 
@@ -117,9 +149,18 @@ def _cifar_resnet(blocks, widths):
     return build
 
 
+def _convnet(widths):
+    def build(num_classes: int, in_channels: int, mean, std) -> Classifier:
+        trunk = ConvNet(widths, in_channels)
+        return Classifier(trunk, nn.Linear(trunk.out_features, num_classes), mean, std)
+    return build
+
+
 def _torchvision_resnet50(num_classes: int, in_channels: int, mean, std) -> Classifier:
     if in_channels != 3:
         raise ValueError("resnet50 expects RGB images (in_channels=3)")
+    import torchvision  # seconds of imports (torchvision.ops loads torch._dynamo): only for the model that needs it
+
     net = torchvision.models.resnet50(weights=None, num_classes=num_classes)
     head, net.fc = net.fc, nn.Identity()  # torchvision's forward then returns R(x)
     return Classifier(net, head, mean, std)
@@ -129,6 +170,7 @@ ARCHITECTURES = {
     "resnet18_cifar": _cifar_resnet((2, 2, 2, 2), (64, 128, 256, 512)),
     "resnet50": _torchvision_resnet50,
     "resnet_small": _cifar_resnet((1, 1, 1), (16, 32, 64)),
+    "convnet_small": _convnet((32, 64, 128)),
 }
 
 

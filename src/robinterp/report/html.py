@@ -41,6 +41,8 @@ KEY_COLUMNS = ("dataset", "model")
 
 #: The header of the column of the number of replicates (only in tables where a model has several).
 N_COLUMN = "n"
+#: The last column of a table with the paper's numbers: whether each row compares like for like with them.
+COMPARISON_COLUMN = "vs paper"
 
 #: Suffix of a metric's standard deviation, and the suffix its metric may carry instead of none
 #: (``alignment_std`` belongs to ``alignment_mean``, ``inception192_l2_inv1_std`` to ``inception192_l2_inv1``).
@@ -197,7 +199,9 @@ def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
 
     Returns:
         ``(header, body)``: ``header`` the column names, ``"dataset"`` (only where the rows span several datasets),
-        ``"model"`` and ``"n"`` (only where a model has several replicates) first, then the metric columns;
+        ``"model"`` and ``"n"`` (only where a model has several replicates) first, then the metric columns, and
+        last, where the paper has numbers, ``"vs paper"``: per row whether its numbers compare like for like with
+        the paper's, or which settings differ (the rows' ``paper_comparison``, distinct ones joined);
         ``body`` one list of cells per (dataset, model), aligned with ``header``: the dataset and model as strings,
         the number of replicates as an int (or a string such as ``"1–2"`` where the model's metrics have different
         numbers), then numbers (floats, or summaries with their std), None where there is no number (a (dataset,
@@ -223,6 +227,7 @@ def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
     header += [N_COLUMN] if replicated else []
     for metric in metrics:
         header += [metric, paper_column(metric), difference_column(metric)] if metric in with_paper else [metric]
+    header += [COMPARISON_COLUMN] if with_paper else []
     body = []
     for dataset, model in keys:
         line: list[Any] = [dataset, model] if keep_dataset else [model]
@@ -237,6 +242,9 @@ def paper_layout(rows: Sequence[Mapping]) -> tuple[list[str], list[list[Any]]]:
             line.append(value)
             if metric in with_paper:
                 line += [row.get("paper"), row.get("difference")]
+        if with_paper:
+            notes = [str(row.get("paper_comparison") or "") for (d, m, _), row in cells.items() if (d, m) == (dataset, model)]
+            line.append("; ".join(dict.fromkeys(n for n in notes if n)))
         body.append(line)
     return header, body
 
