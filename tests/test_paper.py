@@ -16,9 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 def run_settings(spec: dict) -> dict:
     """The run settings the workflow passes (workflow/rules/common.smk: paper_run_settings), built the same way."""
     synthesis = spec["synthesis"]
+    source = {m: (s or {}).get("pretrained", {}).get("source") for m, s in spec["methods"].items()}
     return {"arch": spec["model"]["arch"],
-            "epochs": {m: {**spec["train"], **s.get("train", {})}["epochs"] for m, s in spec["methods"].items()},
-            "attack": {m: s.get("attack") for m, s in spec["methods"].items()},
+            "epochs": {m: "imported" if source[m] else {**spec["train"], **s.get("train", {})}["epochs"]
+                       for m, s in spec["methods"].items()},
+            "attack": {m: {"imported": source[m]} if source[m] else s.get("attack") for m, s in spec["methods"].items()},
             "evaluation": spec["evaluation"]["attacks"],
             "generation": {**synthesis["generation"]["attack"], "per_class": synthesis["generation"]["per_class"]},
             "inversion": synthesis["inversion"]["attack"], "features": synthesis["features"]}
@@ -57,6 +59,20 @@ def test_one_changed_evaluation_setting_is_enough_to_differ(paper_config):
     note = paper_comparison("cifar10", "robust_l2", "pgd_l2_accuracy", run_settings(spec))
     assert note == "differs: pgd_l2 attack.steps: ours 10 (paper 20)"
     assert paper_comparison("cifar10", "robust_l2", "clean_accuracy", run_settings(spec)) == LIKE_FOR_LIKE
+
+
+def test_an_imported_method_never_compares_like_for_like_whatever_its_name(paper_config):
+    spec = copy.deepcopy(paper_config["datasets"]["cifar10"])
+    spec["methods"]["standard"] = {"pretrained": {"source": "robustbench", "name": "Standard", "threat_model": "L2",
+                                                  "model_dir": "m"}}
+    spec["methods"]["robust_l2"] = {"pretrained": {"source": "robustbench", "name": "Engstrom2019Robustness",
+                                                   "threat_model": "L2", "model_dir": "m"}}
+    run = run_settings(spec)
+    note = paper_comparison("cifar10", "standard", "clean_accuracy", run)
+    assert note == "differs: epochs: ours imported (paper 100); training attack: ours {'imported': 'robustbench'} " \
+                   "(paper None)", note
+    note = paper_comparison("cifar10", "robust_l2", "pgd_l2_accuracy", run)
+    assert "epochs: ours imported (paper 100)" in note and "training attack.eps: ours None (paper 0.5)" in note
 
 
 def test_cells_without_a_paper_number_or_without_settings():

@@ -333,14 +333,23 @@ def get_accuracy_metrics(wildcards):
 def paper_run_settings(dataset):
     """The settings of a dataset's run that decide whether its numbers compare like for like with the paper's
     (robinterp.base.paper.PAPER_SETTINGS): architecture, each method's epochs and attack, the evaluation attacks,
-    generation, inversion and the features of the synthesis metrics."""
+    generation, inversion and the features of the synthesis metrics. An imported method has neither epochs
+    nor a training attack of ours: they read 'imported' and {'imported': source}, so it never compares like for
+    like, whatever its name."""
     spec = DATASETS[dataset]
     synthesis = spec["synthesis"]
+    imported = {m: pretrained(dataset, m) for m in methods(dataset)}
     return as_json(
         {
             "arch": spec["model"]["arch"],
-            "epochs": {m: {**spec["train"], **s.get("train", {})}["epochs"] for m, s in spec["methods"].items()},
-            "attack": {m: s.get("attack") for m, s in spec["methods"].items()},
+            "epochs": {
+                m: "imported" if imported[m] else {**spec["train"], **(s or {}).get("train", {})}["epochs"]
+                for m, s in spec["methods"].items()
+            },
+            "attack": {
+                m: {"imported": imported[m]["source"]} if imported[m] else (s or {}).get("attack")
+                for m, s in spec["methods"].items()
+            },
             "evaluation": spec["evaluation"]["attacks"],
             "generation": {**synthesis["generation"]["attack"], "per_class": synthesis["generation"]["per_class"]},
             "inversion": synthesis["inversion"]["attack"],
