@@ -63,7 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     device = configure(args)
-    work = Path(tempfile.mkdtemp(prefix="bench_import_"))
+    with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:  # ~200 MB of weights and model file
+        return _run(args, device, Path(tmp))
+
+
+def _run(args, device, work: Path) -> dict:
     rng = np.random.default_rng(args.seed)
     classes = sorted(rng.choice(imagenet_wnids(), 150, replace=False).tolist())
     side = args.image_size
