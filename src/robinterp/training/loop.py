@@ -229,8 +229,9 @@ class _Loop:
         """Restore the state saved by :meth:`save`.
 
         Returns ``(resumed, the interrupted epoch's progress or None)``; ``resumed`` is False, and
-        nothing is restored, when the checkpoint was written with other settings (a changed config:
-        Snakemake re-runs the job because its params changed, and it must not continue the old run).
+        nothing is restored, when the checkpoint was written with other settings or for a network of
+        another structure (a changed config, e.g. another architecture: Snakemake re-runs the job
+        because its params changed, and it must not continue the old run).
         """
         path = self.checkpoint_path
         try:
@@ -241,6 +242,10 @@ class _Loop:
         if state.get("resume_key") != resume_key(self.s, self.seed):
             log.warning("checkpoint %s was written with other training settings or seed; training from scratch "
                         "(it is overwritten at the first checkpoint)", path)
+            return False, None
+        if _shapes(state.get("model", {})) != _shapes(self.model.state_dict()):
+            log.warning("checkpoint %s was written for a network of another architecture or size; training from "
+                        "scratch (it is overwritten at the first checkpoint)", path)
             return False, None
         try:
             self.model.load_state_dict(state["model"])
@@ -259,6 +264,11 @@ class _Loop:
         return Preempted(name, self.stop.signum if mine else signal.SIGTERM,
                          f"stopped by {name} at {where}; checkpoint written to {self.checkpoint_path}. "
                          "Run the same command again (Snakemake retries it) to resume from there.")
+
+
+def _shapes(state_dict) -> dict[str, tuple[int, ...]]:
+    """A network's structure as its checkpoint records it: parameter and buffer names and shapes."""
+    return {name: tuple(value.shape) for name, value in state_dict.items()}
 
 
 def resume_key(s: TrainSettings, seed: int) -> str:
