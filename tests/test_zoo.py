@@ -15,7 +15,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 import torchvision
 
 from robinterp.base.config import from_dict, validate_section
