@@ -17,7 +17,7 @@ from robinterp.training.preemption import StopRequest
 from robinterp.training.settings import TrainSettings
 from robinterp.training import loop as loop_module
 from robinterp.training.loop import history_csv, train, train_val_indices
-from robinterp.training.schedules import stepped_lr_factor, warmup_eps
+from robinterp.training.schedules import cyclic_lr_factor, stepped_lr_factor, warmup_eps
 
 CPU = torch.device("cpu")
 
@@ -392,3 +392,80 @@ def test_stepped_lr_is_the_reference_schedule_at_every_chosen_step():
         _settings(lr_schedule="steps")
     with pytest.raises(ValueError, match="must increase strictly"):
         _settings(lr_schedule="steps", lr_milestones=[6, 3])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the cyclic (one-cycle) learning rate
+
+
+@pytest.mark.parametrize("total", [10, 7, 4600])
+def test_cyclic_lr_is_torchs_cyclic_lr_with_half_up_half_down_at_every_step(total):
+    """Wong et al.'s CIFAR-10 code: CyclicLR(base_lr=0, max_lr, step_size_up=T/2, step_size_down=T/2), stepped after
+    every batch; the rate at step t (0-based) is its rate after t scheduler steps (cycle_momentum off: ours keeps the
+    momentum)."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=0.2, momentum=0.9)
+    reference = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=0.0, max_lr=0.2, step_size_up=total / 2,
+                                                  step_size_down=total / 2, cycle_momentum=False)
+    for t in range(total + 1):
+        assert 0.2 * cyclic_lr_factor(t, total) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-12,
+                                                                 abs=1e-15), t
+        optimizer.step()
+        reference.step()
+
+
+def test_cyclic_lr_with_another_peak_is_wong_et_als_interpolation():
+    """Their MNIST code: np.interp(t, [0, ⅖·T, T], [0, lr_max, 0]); the ends are 0, the peak 1, and beyond T it stays 0."""
+    total = 250
+    for t in [0, 1, 50, 99, 100, 101, 175, 249, 250]:
+        assert cyclic_lr_factor(t, total, 0.4) == pytest.approx(np.interp(t, [0, 100, 250], [0, 1, 0]), abs=1e-15), t
+    assert cyclic_lr_factor(0, total, 0.4) == 0.0 and cyclic_lr_factor(100, total, 0.4) == 1.0
+    assert cyclic_lr_factor(300, total, 0.4) == 0.0
+
+
+CYCLIC = dict(epochs=2, lr_schedule="cyclic", cycle_peak=0.3, selection="clean", val_attack=None)
+
+
+def test_the_loop_steps_the_cyclic_lr_after_every_optimiser_step(digits, tmp_path, monkeypatch):
+    """5 batches per epoch, 2 epochs: 10 steps, the peak at step 3; the rate of every step is lr·f(t), and the
+    history's lr is the rate of each epoch's first step."""
+    lrs = []
+    real_optimizer = loop_module.make_optimizer
+
+    def recording_optimizer(model, s):
+        optimizer = real_optimizer(model, s)
+        optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
+        return optimizer
+
+    monkeypatch.setattr(loop_module, "make_optimizer", recording_optimizer)
+    result = train(_model(), digits, _settings(**CYCLIC), seed=0, device=CPU, checkpoint_path=tmp_path / "c.pt")
+    expected = [0.05 * cyclic_lr_factor(t, 10, 0.3) for t in range(10)]
+    assert lrs == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert lrs[0] == 0.0 and max(lrs) == pytest.approx(0.05) and lrs[3] == pytest.approx(0.05)
+    assert [h["lr"] for h in result.history] == pytest.approx([expected[0], expected[5]], rel=1e-12, abs=1e-15)
+
+
+@pytest.fixture(scope="module")
+def cyclic_run(digits, tmp_path_factory):
+    """An uninterrupted 2-epoch run with the cyclic rate (10 steps, the peak at step 3)."""
+    return train(_model(), digits, _settings(**CYCLIC), seed=6, device=CPU,
+                 checkpoint_path=tmp_path_factory.mktemp("cyclic") / "full.pt")
+
+
+@pytest.mark.parametrize("signal_at", [5, 8], ids=["signal-epoch-1-last-batch", "signal-epoch-2-batch-3"])
+def test_a_run_with_the_cyclic_lr_resumes_bitwise(digits, tmp_path, cyclic_run, signal_at):
+    """A run stopped by a signal at the last batch of epoch 1 or mid-epoch 2 resumes to the uninterrupted run's
+    weights. The cycle spans the run, so a run configured for fewer epochs is another schedule (its checkpoint is
+    not resumed); the peak is part of the key only for the cyclic schedule."""
+    settings = dataclasses.replace(_settings(**CYCLIC), augmentation=_SignalAtBatch(signal_at, signal.SIGTERM))
+    ckpt = tmp_path / "stopped.pt"
+    with StopRequest() as stop, pytest.raises(Preempted):
+        train(_model(), digits, settings, seed=6, device=CPU, checkpoint_path=ckpt, stop=stop)
+    resumed = train(_model(seed=42), digits, settings, seed=6, device=CPU, checkpoint_path=ckpt)
+    for key, value in cyclic_run.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    assert [h["lr"] for h in cyclic_run.history] == [h["lr"] for h in resumed.history]
+    assert loop_module.resume_key(dataclasses.replace(settings, epochs=1), 6) != loop_module.resume_key(settings, 6)
+    constant = _settings(epochs=2, lr_schedule="constant")
+    assert loop_module.resume_key(constant, 0) == \
+        loop_module.resume_key(dataclasses.replace(constant, cycle_peak=0.4, epochs=3), 0)

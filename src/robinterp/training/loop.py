@@ -50,7 +50,7 @@ from robinterp.base.io import save_torch
 from robinterp.base.seeds import stream_seed
 from robinterp.training.step import StepContext
 from robinterp.training.preemption import StopRequest
-from robinterp.training.schedules import optimisation_step, stepped_lr_factor
+from robinterp.training.schedules import cyclic_lr_factor, optimisation_step, stepped_lr_factor
 from robinterp.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -76,24 +76,44 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, s: TrainSettings):
-    """The learning-rate scheduler: stepped once per epoch, except ``"steps"``, stepped after every optimiser step.
+def lr_factor(s: TrainSettings, step: int, total_steps: int) -> float:
+    """The factor of ``s.lr`` at global optimisation step ``step`` of a per-step schedule (``"steps"``, ``"cyclic"``).
 
-    ``"steps"`` is a :class:`~torch.optim.lr_scheduler.LambdaLR` of the global step (its counter counts the
+    Args:
+        s: the settings (``lr_schedule`` and its keys).
+        step: the global optimisation step (:func:`~robinterp.training.schedules.optimisation_step`).
+        total_steps: the run's optimisation steps, epochs · batches per epoch · replays (``"cyclic"`` only).
+    """
+    if s.lr_schedule == "steps":
+        return stepped_lr_factor(step, s.lr_milestones, s.lr_gamma)
+    if s.lr_schedule == "cyclic":
+        return cyclic_lr_factor(step, total_steps, s.cycle_peak)
+    raise ValueError(f"lr_schedule {s.lr_schedule!r} is not a function of the optimisation step")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, s: TrainSettings, total_steps: int):
+    """The learning-rate scheduler: stepped once per epoch, except ``"steps"`` and ``"cyclic"``, stepped after every
+    optimiser step.
+
+    Those two are a :class:`~torch.optim.lr_scheduler.LambdaLR` of the global step (its counter counts the
     optimiser steps taken and is checkpointed with it), so the rate at every step is ``lr`` times
-    :func:`~robinterp.training.schedules.stepped_lr_factor` of that step, never a product accumulated over steps.
+    :func:`lr_factor` of that step, never a product accumulated over steps.
+
+    Args:
+        optimizer: the optimiser whose rate is scheduled.
+        s: the settings.
+        total_steps: the run's optimisation steps (the length of the ``"cyclic"`` schedule).
     """
     if s.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.cosine_t_max or s.epochs)
-    if s.lr_schedule == "steps":
-        milestones, gamma = s.lr_milestones, s.lr_gamma
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: stepped_lr_factor(step, milestones, gamma))
+    if steps_lr_per_batch(s):
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(s, step, total_steps))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
 def steps_lr_per_batch(s: TrainSettings) -> bool:
-    """Whether the scheduler steps after every optimiser step (``"steps"``) rather than after every epoch."""
-    return s.lr_schedule == "steps"
+    """Whether the scheduler steps after every optimiser step (``"steps"``, ``"cyclic"``) rather than every epoch."""
+    return s.lr_schedule in ("steps", "cyclic")
 
 
 def selection_score(selection: str, clean: float, adv: float | None, epoch: int) -> float:
@@ -132,14 +152,16 @@ class _Loop:
     """The state one training run threads through its epochs (model, optimiser, group, files)."""
 
     def __init__(self, model, s: TrainSettings, *, seed, device, parallel: DataParallel, stop,
-                 checkpoint_path: Path):
+                 checkpoint_path: Path, batches_per_epoch: int):
         self.model, self.s, self.seed, self.device = model, s, seed, device
         self.parallel, self.stop, self.checkpoint_path = parallel, stop, checkpoint_path
         self.net = parallel.wrap(model, device)  # what the optimiser steps through; attacks use the bare model
         self.objective = s.training_objective()
         self.objective.check_model(model)  # e.g. CAM objectives need a trunk with feature maps
         self.optimizer = make_optimizer(model, s)
-        self.scheduler = make_scheduler(self.optimizer, s)
+        self.batches_per_epoch = batches_per_epoch
+        self.total_steps = s.epochs * batches_per_epoch  # the length of a "cyclic" schedule
+        self.scheduler = make_scheduler(self.optimizer, s, self.total_steps)
         self.completed_epoch, self.best, self.history = 0, None, []
 
     def stop_requested(self) -> bool:
@@ -276,16 +298,20 @@ def resume_key(s: TrainSettings, seed: int) -> str:
 
     ``epochs`` is left out (a finished run can be extended), except through the
     cosine schedule's period when that defaults to ``epochs``; ``log_every`` is left out too,
-    and so are the ε warm-up's keys where there is none, and the milestones and γ where the
-    schedule is not ``"steps"`` (so checkpoints written before those keys existed still resume).
+    and so are the ε warm-up's keys where there is none, the milestones and γ where the
+    schedule is not ``"steps"``, and the cycle's peak where it is not ``"cyclic"`` (so checkpoints written before
+    those keys existed still resume). A ``"cyclic"`` schedule spans the whole run, so there ``epochs`` counts.
     """
     settings = asdict(s)
     unused = (() if s.eps_warmup else ("eps_warmup_start", "eps_warmup_end")) + \
-        (() if s.lr_schedule == "steps" else ("lr_milestones", "lr_gamma"))
+        (() if s.lr_schedule == "steps" else ("lr_milestones", "lr_gamma")) + \
+        (() if s.lr_schedule == "cyclic" else ("cycle_peak",))
     for key in ("epochs", "log_every") + unused:
         settings.pop(key)
     if s.lr_schedule == "cosine":
         settings["cosine_t_max"] = s.cosine_t_max or s.epochs
+    if s.lr_schedule == "cyclic":
+        settings["cycle_epochs"] = s.epochs
     return json.dumps({"settings": settings, "seed": seed}, sort_keys=True, default=str)
 
 
@@ -326,7 +352,8 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         model.to(memory_format=torch.channels_last)
     train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
     batches_per_epoch = -(-len(train_idx) // s.batch_size)  # the last, partial batch is kept
-    loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path)
+    loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path,
+                 batches_per_epoch=batches_per_epoch)
     resumed, partial = loop.load() if checkpoint_path.exists() else (False, None)
     if resumed:
         where = (f"epoch {partial.epoch}, batch {partial.next_batch}" if partial
@@ -340,7 +367,7 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         partial = None
         first_step = optimisation_step(epoch, 0, batches_per_epoch)
         # The history's lr and ε: those of the epoch's first step (read before a mid-epoch resume moves on).
-        lr = s.lr * stepped_lr_factor(first_step, s.lr_milestones, s.lr_gamma) if steps_lr_per_batch(s) \
+        lr = s.lr * lr_factor(s, first_step, loop.total_steps) if steps_lr_per_batch(s) \
             else loop.optimizer.param_groups[0]["lr"]
         first = s.attack_at(first_step)
         loss, acc = loop.run_epoch(train_split, train_idx, state)

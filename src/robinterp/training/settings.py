@@ -20,15 +20,20 @@ class TrainSettings:
         batch_size: global batch size (all devices together).
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
         lr, momentum, weight_decay: optimiser settings.
-        lr_schedule: ``"cosine"`` (stepped once per epoch), ``"constant"``, or ``"steps"``:
+        lr_schedule: ``"cosine"`` (stepped once per epoch), ``"constant"``, ``"steps"``:
             piecewise constant in global optimisation steps (counted across epochs from 0),
             ``lr`` multiplied by ``lr_gamma`` after each step of ``lr_milestones``
             (:func:`robinterp.training.schedules.stepped_lr_factor`; Boopathy et al.'s code:
-            milestones 40,000 and 60,000, γ 0.1 on CIFAR-10).
+            milestones 40,000 and 60,000, γ 0.1 on CIFAR-10), or ``"cyclic"``: the one-cycle
+            schedule of Wong et al. (2020), per optimisation step linear from 0 up to ``lr`` at
+            the fraction ``cycle_peak`` of the run's steps, then down to 0 at its last step
+            (:func:`robinterp.training.schedules.cyclic_lr_factor`).
         cosine_t_max: period of the cosine schedule in epochs; ``None`` = ``epochs``
             (the author's code used 200 with 100 epochs, so lr only halves).
         lr_milestones: ``"steps"`` only (required there): increasing optimisation steps.
         lr_gamma: ``"steps"`` only: the factor applied at each milestone (default 0.1).
+        cycle_peak: ``"cyclic"`` only: where the rate peaks, as a fraction of the run's
+            optimisation steps (default ½, Wong et al.'s CIFAR-10 code; their MNIST code: 0.4).
         grad_clip_value: clip gradients by value (author's code: 0.1); ``None`` = off.
         augmentation: see :class:`robinterp.data.batches.Augmentation`.
         val_size: images carved from the training split for checkpoint selection.
@@ -66,6 +71,7 @@ class TrainSettings:
     cosine_t_max: int | None = None
     lr_milestones: tuple[int, ...] | None = None
     lr_gamma: float = 0.1
+    cycle_peak: float = 0.5
     grad_clip_value: float | None = None
     augmentation: Augmentation = field(default_factory=Augmentation)
     val_size: int = 0
