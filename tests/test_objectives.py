@@ -19,7 +19,7 @@ from robinterp.attacks.threats import LinfThreat
 from robinterp.base.errors import ConfigError
 from robinterp.models.architectures import Classifier, build_model
 from robinterp.training.cam import Int, Int2, class_activation_maps, logits_and_feature_maps
-from robinterp.training.objectives import Adversarial, GradNorm, Standard, make_objective
+from robinterp.training.objectives import FGSMRS, Adversarial, Free, GradNorm, Standard, make_objective
 from robinterp.training.saliency import ASGT, SGT, input_saliency, masked_pixel_count
 from robinterp.training.step import StepContext
 from tinymodels import one_thread
@@ -149,6 +149,126 @@ def test_at_eps_zero_the_objective_is_clean_training_with_one_pass_and_no_random
     clean = model(x[1:4])
     torch.testing.assert_close(loss, F.cross_entropy(clean, y[1:4], reduction="sum"), rtol=1e-12, atol=0)
     torch.testing.assert_close(logits, clean.detach())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FGSM-RS (Wong et al. 2020) and free adversarial training (Shafahi et al. 2019)
+
+
+def _ce_input_gradient(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """∂ Σ CE / ∂x of the linear model in closed form: (softmax − onehot)·W / std, reshaped."""
+    residual = F.softmax(model(x), 1) - F.one_hot(y, K).to(x.dtype)
+    return (residual @ model.head.weight.detach()).view(-1, C, H, W) / _std_map(x.dtype)
+
+
+def _l2(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_fgsm_rs_is_one_signed_step_of_alpha_from_a_uniform_start_projected(norm):
+    """Wong et al.'s Algorithm 3 written out: δ₀ uniform in the L∞ ball (L2: on the sphere), drawn for the global
+    batch and sharded, one step of α = 1.25 ε along sign(∇) (L2: ∇/‖∇‖), projected onto the ball and [0, 1]."""
+    model = _linear_model(torch.float64)
+    with torch.no_grad():
+        model.head.weight.mul_(0.2)  # no example classified with near certainty, where a float32 gradient is noise
+    x, y = _batch(6, dtype=torch.float64)
+    eps = 0.1 if norm == "linf" else 0.5
+    attack = AttackSpec(norm, eps, 1.25 * eps, 1, random_start=True)
+    shard = slice(2, 6)
+    loss, logits = FGSMRS()(_ctx(model, seed=5, attack=attack), x, y, shard)
+    g = _gen(5)
+    if norm == "linf":
+        start = torch.clamp(x + (2 * torch.rand(x.shape, generator=g, dtype=x.dtype) - 1) * eps, 0, 1)[shard]
+    else:
+        noise = torch.randn(x.shape, generator=g, dtype=x.dtype)
+        start = torch.clamp(x + eps * noise / _l2(noise), 0, 1)[shard]
+    grad = _ce_input_gradient(model, start, y[shard])
+    xs = x[shard]
+    if norm == "linf":
+        x_adv = torch.clamp(xs + torch.clamp(start + 1.25 * eps * grad.sign() - xs, -eps, eps), 0, 1)
+    else:
+        delta = start + 1.25 * eps * grad / _l2(grad) - xs
+        x_adv = torch.clamp(xs + delta * torch.clamp(eps / _l2(delta), max=1), 0, 1)
+    # The attack takes its cross-entropy in float32 (pgd_attack), so the L2 step's direction agrees to ~1e-7.
+    tolerance = {} if norm == "linf" else {"rtol": 1e-5, "atol": 1e-6}
+    torch.testing.assert_close(loss, F.cross_entropy(model(x_adv), y[shard], reduction="sum"), **tolerance)
+    torch.testing.assert_close(logits, model(x_adv), **tolerance)
+    size = (x_adv - xs).abs().flatten(1).amax(1) if norm == "linf" else _l2(x_adv - xs).flatten()
+    assert (size <= eps + 1e-12).all() and (size > 0.5 * eps).all()  # in the ball, and the step moved it out
+    assert loss > F.cross_entropy(model(start), y[shard], reduction="sum")
+
+
+def test_fgsm_rs_shards_make_the_full_batch():
+    model = _linear_model(torch.float64)
+    x, y = _batch(dtype=torch.float64)
+    attack = AttackSpec("linf", 0.1, 0.125, 1, random_start=True)
+    full, _ = FGSMRS()(_ctx(model, seed=11, attack=attack), x, y, slice(0, 5))
+    a, _ = FGSMRS()(_ctx(model, seed=11, attack=attack), x, y, slice(0, 2))
+    b, _ = FGSMRS()(_ctx(model, seed=11, attack=attack), x, y, slice(2, 5))
+    torch.testing.assert_close(a + b, full)
+
+
+def _free_context(model, attack, delta):
+    return _ctx(model, attack=attack, perturbation=delta.clone().requires_grad_(True))
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_free_trains_on_the_clamped_carried_perturbation_and_updates_it_from_the_same_backward(norm):
+    """Shafahi et al.'s Algorithm 1 (and their code's clamp of x + δ): the loss is CE at clamp(x + δ, 0, 1); the
+    backward pass that gives the parameters' gradient gives ∇_δ, and δ ← clip_ε(δ + σ·sign(∇_δ)) (L2: the
+    normalised gradient, rescaled onto the ball), σ = ε; coordinates clamped at 0 or 1 have no gradient."""
+    model = _linear_model(torch.float64)
+    x, y = _batch(6, dtype=torch.float64)
+    eps = 0.1 if norm == "linf" else 0.5
+    attack = AttackSpec(norm, eps, eps, 1)
+    shard = slice(1, 5)
+    g = _gen(3)
+    delta = (2 * torch.rand((6, C, H, W), generator=g, dtype=torch.float64) - 1) * 0.6 * eps  # a carried δ
+    if norm == "l2":
+        delta = delta * (0.6 * eps / _l2(delta))
+    delta = delta[shard]
+    x = x.clone()
+    x[shard][0, 0, 0, 0] = 1.0  # a pixel at the top of the range: x + δ is clamped there if δ > 0
+    objective = Free(replays=3)
+    ctx = _free_context(model, attack, delta)
+    loss, logits = objective(ctx, x, y, shard)
+    x_adv = torch.clamp(x[shard] + delta, 0, 1)
+    torch.testing.assert_close(loss, F.cross_entropy(model(x_adv), y[shard], reduction="sum"))
+    torch.testing.assert_close(logits, model(x_adv))
+    loss.backward()  # what the loop does (it scales the loss by a positive factor first)
+    inside = ((x[shard] + delta > 0) & (x[shard] + delta < 1)).to(x.dtype)
+    grad = _ce_input_gradient(model, x_adv, y[shard]) * inside
+    torch.testing.assert_close(ctx.perturbation.grad, grad)
+    assert model.head.weight.grad is not None  # the same pass gave the parameters' gradient
+    updated = objective.update_perturbation(ctx, ctx.perturbation.detach(), ctx.perturbation.grad)
+    if norm == "linf":
+        expected = torch.clamp(delta + eps * grad.sign(), -eps, eps)
+    else:
+        step = delta + eps * grad / _l2(grad)
+        expected = step * torch.clamp(eps / _l2(step), max=1)
+    torch.testing.assert_close(updated, expected)
+    assert not updated.requires_grad
+    # the carried δ is clipped to the ball only, not to the image range: x + δ may leave [0, 1]
+    size = updated.abs().flatten(1).amax(1) if norm == "linf" else _l2(updated).flatten()
+    assert (size <= eps + 1e-12).all()
+
+
+def test_free_without_its_carried_perturbation_is_an_error():
+    with pytest.raises(ValueError, match="carried perturbation"):
+        Free()(_ctx(_linear_model(), attack=AttackSpec("linf", 0.1, 0.1, 1)), *_batch(), slice(0, 5))
+
+
+@pytest.mark.parametrize("name,attack,message", [
+    ("fgsm_rs", AttackSpec("linf", 0.1, 0.025, 5, random_start=True), r"random start.*the attack has steps 5"),
+    ("fgsm_rs", AttackSpec("linf", 0.1, 0.125, 1), r"random_start False"),
+    ("fgsm_rs", AttackSpec("l2", 1.0, 1.25, 1, random_start=True, use_best=True), r"use_best True"),
+    ("free", AttackSpec("linf", 0.1, 0.1, 1, random_start=True), r"random_start True"),
+    ("free", AttackSpec("l2", 2.0, 0.5, 4), r"steps 4"),
+])
+def test_fgsm_rs_and_free_refuse_an_attack_that_is_not_their_one_step(name, attack, message):
+    with pytest.raises(ConfigError, match=rf"methods\.m\.objective.*'{name}'.*{message}"):
+        make_objective({"name": name}, "methods.m.objective", attack=attack)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,11 +511,17 @@ def test_gradnorm_is_per_example_for_a_model_in_eval_mode():
 
 
 def test_make_objective_defaults_and_fields():
-    assert make_objective(None, "methods.x.objective", has_attack=False) == Standard()
-    assert make_objective(None, "methods.x.objective", has_attack=True) == Adversarial()
-    assert make_objective({"name": "sgt", "mask_fraction": 0.1}, "w", has_attack=False) == SGT(0.1, 1.0)
-    assert make_objective({"name": "int", "adversarial_ce": True}, "w", has_attack=True) == Int(0.01, True)
-    assert make_objective({"name": "gradnorm", "weight": 0.1}, "w", has_attack=False) == GradNorm(0.1)
+    assert make_objective(None, "methods.x.objective", attack=None) == Standard()
+    assert make_objective(None, "methods.x.objective", attack=LINF) == Adversarial()
+    assert make_objective({"name": "sgt", "mask_fraction": 0.1}, "w", attack=None) == SGT(0.1, 1.0)
+    assert make_objective({"name": "int", "adversarial_ce": True}, "w", attack=LINF) == Int(0.01, True)
+    assert make_objective({"name": "gradnorm", "weight": 0.1}, "w", attack=None) == GradNorm(0.1)
+    one_step = AttackSpec("linf", 0.1, 0.125, 1, random_start=True)
+    assert make_objective({"name": "fgsm_rs"}, "w", attack=one_step) == FGSMRS() != Adversarial()
+    free = make_objective({"name": "free", "replays": 4}, "w", attack=AttackSpec("linf", 0.1, 0.1, 1))
+    assert free == Free(4) and free.replays == 4 and free.carries_perturbation
+    assert make_objective({"name": "free"}, "w", attack=AttackSpec("l2", 2.0, 2.0, 1)).replays == 8
+    assert (Standard().replays, Standard().carries_perturbation, Int().replays) == (1, False, 1)
 
 
 @pytest.mark.parametrize("spec, has_attack, message", [
@@ -411,8 +537,13 @@ def test_make_objective_defaults_and_fields():
     ({"name": "asgt", "mask_fraction": 0.1}, False, r"'asgt' .*needs an attack"),
     ({"name": "int"}, False, r"'int' .*needs an attack"),
     ({"name": "int2"}, False, r"'int2' .*needs an attack"),
+    ({"name": "fgsm_rs"}, False, r"'fgsm_rs' .*needs an attack"),
+    ({"name": "free"}, False, r"'free' .*needs an attack"),
+    ({"name": "free", "replays": 0}, True, r"invalid value.*replays must be an integer >= 1"),
+    ({"name": "free", "replays": 2.5}, True, r"invalid value.*replays"),
     ("sgt", False, r"must be a mapping"),
 ])
 def test_make_objective_errors_name_the_key(spec, has_attack, message):
+    attack = AttackSpec("linf", 0.1, 0.1, 1) if has_attack else None
     with pytest.raises(ConfigError, match=message):
-        make_objective(spec, "methods.m.objective", has_attack=has_attack)
+        make_objective(spec, "methods.m.objective", attack=attack)

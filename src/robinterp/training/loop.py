@@ -1,17 +1,20 @@
-"""One training loop for standard and adversarial training (paper Algorithm 1).
+"""One training loop for standard and adversarial training (paper Algorithm 1) and every other method.
 
 For each batch: augment, optionally replace the batch by PGD adversarial
 examples (model in eval mode while attacking, unless the author's option says
-otherwise), then one optimiser step on that batch. After each epoch: validate
+otherwise), then one optimiser step on that batch (the method's objective,
+:mod:`robinterp.training.step`; free adversarial training takes ``replays``
+steps on each batch and carries its perturbation from step to step, in the
+checkpoint too). After each epoch: validate
 on a split carved from the training data (never the test set), keep the best
 weights by the configured rule, and write a resumable checkpoint atomically.
 
 The training attack's ε may be warmed up (``eps_warmup_start``/``eps_warmup_end``,
-:mod:`robinterp.training.schedules`): its value at each batch is a function of the
-global optimisation step, (epoch − 1)·batches per epoch + batch, which the
-checkpoint determines, so resumed runs repeat it exactly. So is the learning
-rate of the ``"steps"`` schedule (the scheduler steps after every optimiser step;
-the other schedules step after every epoch).
+:mod:`robinterp.training.schedules`): its value at each step is a function of the
+global optimisation step, ((epoch − 1)·batches per epoch + batch)·replays + replay,
+which the checkpoint determines, so resumed runs repeat it exactly. So is the
+learning rate of the ``"steps"`` and ``"cyclic"`` schedules (the scheduler steps
+after every optimiser step; the other schedules step after every epoch).
 
 Every random choice (initialisation, shuffling, augmentation, attack starts)
 comes from generators seeded by (seed, epoch), so a run killed after any epoch
@@ -36,6 +39,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -152,17 +156,18 @@ class _Loop:
     """The state one training run threads through its epochs (model, optimiser, group, files)."""
 
     def __init__(self, model, s: TrainSettings, *, seed, device, parallel: DataParallel, stop,
-                 checkpoint_path: Path, batches_per_epoch: int):
+                 checkpoint_path: Path, batches_per_epoch: int, after_step=None):
         self.model, self.s, self.seed, self.device = model, s, seed, device
         self.parallel, self.stop, self.checkpoint_path = parallel, stop, checkpoint_path
         self.net = parallel.wrap(model, device)  # what the optimiser steps through; attacks use the bare model
         self.objective = s.training_objective()
         self.objective.check_model(model)  # e.g. CAM objectives need a trunk with feature maps
         self.optimizer = make_optimizer(model, s)
-        self.batches_per_epoch = batches_per_epoch
-        self.total_steps = s.epochs * batches_per_epoch  # the length of a "cyclic" schedule
+        self.batches_per_epoch, self.replays, self.after_step = batches_per_epoch, self.objective.replays, after_step
+        self.total_steps = s.epochs * batches_per_epoch * self.replays  # the length of a "cyclic" schedule
         self.scheduler = make_scheduler(self.optimizer, s, self.total_steps)
         self.completed_epoch, self.best, self.history = 0, None, []
+        self.perturbation: torch.Tensor | None = None  # the carried δ of an objective that keeps one (free)
 
     def stop_requested(self) -> bool:
         """Whether any process of the group received a stop signal (all processes agree)."""
@@ -170,7 +175,12 @@ class _Loop:
         return self.parallel.sum(torch.tensor([flag], device=self.device)).item() > 0
 
     def run_epoch(self, split: Split, indices: np.ndarray, state: _EpochState) -> tuple[float, float]:
-        """Train one epoch from ``state.next_batch``; returns (mean loss, accuracy %) over the epoch."""
+        """Train one epoch from ``state.next_batch``; returns (mean loss, accuracy %) over the epoch.
+
+        Each batch takes ``objective.replays`` optimiser steps (1, except for free adversarial training); a
+        stop signal is honoured after the batch's last one, so a checkpoint never falls between the replays
+        of a batch, and the next batch starts afresh after a resume.
+        """
         s, model, parallel, device = self.s, self.model, self.parallel, self.device
         model.train()
         generator = epoch_generator(self.seed, state.epoch, device)
@@ -186,31 +196,12 @@ class _Loop:
             # on every process and then takes this process's shard, so N processes see exactly the
             # random draws of one process.
             shard = parallel.shard(len(y))
-            # The step's attack: the ε warm-up's, a function of the global step derived from (epoch, batch),
-            # which the checkpoint records, so a resumed run attacks with the ε an uninterrupted one does.
-            attack = s.attack_at(optimisation_step(state.epoch, b, len(batches)))
-            context = StepContext(self.net, model, generator, attack, s.amp_bf16, s.attack_in_train_mode)
-            loss_sum, logits = self.objective(context, x, y, shard)
-            y = y[shard]
-            stop = float(self.stop is not None and self.stop.requested)
-            stats = parallel.sum(torch.stack([loss_sum.detach().double(), (logits.argmax(1) == y).sum().double(),
-                                              torch.tensor(len(y), dtype=torch.float64, device=device),
-                                              torch.tensor(stop, dtype=torch.float64, device=device)]))
-            if not torch.isfinite(stats[0]):
-                raise TrainingDivergedError(
-                    f"training loss is {stats[0].item()} at epoch {state.epoch}, batch {b + 1}/{len(batches)}; "
-                    "lower train.lr or set train.grad_clip_value in the config, then re-run (the last good "
-                    "epoch's checkpoint is kept)")
-            self.optimizer.zero_grad(set_to_none=True)
-            # DDP averages gradients over processes: scaling each shard's sum by N / global batch
-            # makes that average the gradient of the global batch mean, whatever the shard sizes.
-            (loss_sum * (parallel.world_size / stats[2].item())).backward()
-            if s.grad_clip_value is not None:
-                nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
-            self.optimizer.step()
-            if steps_lr_per_batch(s):
-                self.scheduler.step()  # before a mid-epoch checkpoint, which records the scheduler's counter
-            totals += stats[:3]
+            for replay in range(self.replays):
+                step = optimisation_step(state.epoch, b, len(batches), self.replays, replay)
+                stats = self.step(x, y, shard, generator, step, f"epoch {state.epoch}, batch {b + 1}/{len(batches)}")
+                totals += stats[:3]
+                if self.after_step is not None:
+                    self.after_step(step + 1, model)
             loss_mean, acc, seen = totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item(), \
                 totals[2].item()
             if (b + 1) % s.log_every == 0 or b + 1 == len(batches):
@@ -224,6 +215,60 @@ class _Loop:
                 raise self.preempted(f"epoch {state.epoch}, batch {b + 1}/{len(batches)}")
         state.seconds += time.perf_counter() - tic
         return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, shard: slice, generator: torch.Generator, step: int,
+             where: str) -> torch.Tensor:
+        """One optimisation step on the global batch ``(x, y)``, this process training on ``shard``.
+
+        Returns the step's statistics summed over the processes: loss sum, correct, examples, stop flags.
+        """
+        s, model, parallel, device = self.s, self.model, self.parallel, self.device
+        # The step's attack: the ε warm-up's, a function of the global step derived from (epoch, batch, replay),
+        # which the checkpoint records, so a resumed run attacks with the ε an uninterrupted one does.
+        attack = s.attack_at(step)
+        delta = self.carried_rows(x, shard) if self.objective.carries_perturbation else None
+        context = StepContext(self.net, model, generator, attack, s.amp_bf16, s.attack_in_train_mode, delta)
+        loss_sum, logits = self.objective(context, x, y, shard)
+        stop = float(self.stop is not None and self.stop.requested)
+        stats = parallel.sum(torch.stack([loss_sum.detach().double(), (logits.argmax(1) == y[shard]).sum().double(),
+                                          torch.tensor(len(logits), dtype=torch.float64, device=device),
+                                          torch.tensor(stop, dtype=torch.float64, device=device)]))
+        if not torch.isfinite(stats[0]):
+            raise TrainingDivergedError(
+                f"training loss is {stats[0].item()} at {where}; lower train.lr or set train.grad_clip_value in "
+                "the config, then re-run (the last good epoch's checkpoint is kept)")
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages gradients over processes: scaling each shard's sum by N / global batch
+        # makes that average the gradient of the global batch mean, whatever the shard sizes.
+        (loss_sum * (parallel.world_size / stats[2].item())).backward()
+        if s.grad_clip_value is not None:
+            nn.utils.clip_grad_value_(model.parameters(), s.grad_clip_value)
+        self.optimizer.step()
+        if steps_lr_per_batch(s):
+            self.scheduler.step()  # before a mid-epoch checkpoint, which records the scheduler's counter
+        if delta is not None:
+            self.carry(context, delta, len(y), shard)
+        return stats
+
+    def carried_rows(self, x: torch.Tensor, shard: slice) -> torch.Tensor:
+        """This shard's rows of the carried perturbation, as a leaf requiring grad (zeros at the run's first step).
+
+        The carried δ has one row per position of a full global batch; a last, partial batch uses its first rows.
+        """
+        if self.perturbation is None:
+            self.perturbation = torch.zeros((self.s.batch_size, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        return self.perturbation[:len(x)][shard].clone().requires_grad_(True)
+
+    def carry(self, context: StepContext, delta: torch.Tensor, n: int, shard: slice) -> None:
+        """Replace rows 0 … n − 1 of the carried δ by the objective's update of them, gathered from every process.
+
+        Each process updates its shard's rows from the gradient its backward pass left in ``delta.grad``;
+        every row is written by exactly one process (the others add zeros), so the sum over processes is
+        the whole batch's δ exactly, and every process keeps the same copy (rank 0's is checkpointed).
+        """
+        rows = torch.zeros_like(self.perturbation[:n])
+        rows[shard] = self.objective.update_perturbation(context, delta.detach(), delta.grad)
+        self.perturbation[:n] = self.parallel.sum(rows)
 
     def validate(self, split: Split, val_idx: np.ndarray, epoch: int) -> dict:
         """Validation accuracies over all of ``val_idx``, each process evaluating its shard."""
@@ -244,7 +289,7 @@ class _Loop:
                 "resume_key": resume_key(self.s, self.seed), "epoch": self.completed_epoch,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "best": self.best, "history": self.history,
-                "partial": None if partial is None else asdict(partial)})
+                "perturbation": self.perturbation, "partial": None if partial is None else asdict(partial)})
         self.parallel.barrier()
 
     def load(self) -> tuple[bool, _EpochState | None]:
@@ -277,6 +322,7 @@ class _Loop:
             raise CheckpointError(f"cannot resume from {path} ({exc}); it belongs to another model or is damaged. "
                                   "Delete it to start training from epoch 0.") from exc
         self.completed_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        self.perturbation = state.get("perturbation")  # absent from checkpoints of objectives that carry none
         partial = state.get("partial")
         return True, None if partial is None else _EpochState(**{**partial, "generator": partial["generator"].cpu()})
 
@@ -326,7 +372,8 @@ def history_csv(history: list[dict]) -> str:
 
 def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, device: torch.device,
           checkpoint_path: str | Path, parallel: DataParallel = DataParallel(),
-          stop: StopRequest | None = None) -> TrainResult:
+          stop: StopRequest | None = None,
+          after_step: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
     """Train ``model`` on ``train_split``, resuming from ``checkpoint_path`` if it exists.
 
     Args:
@@ -342,6 +389,10 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         stop: an entered :class:`~robinterp.training.preemption.StopRequest`; when it is
             triggered, training writes a mid-epoch checkpoint after the current
             batch and raises :class:`~robinterp.base.errors.Preempted`.
+        after_step: called after every optimiser step as ``after_step(steps taken so far, model)``,
+            for measurements outside the run (``benchmarks/bench_time_to_robustness.py``); it must
+            leave the model's parameters, buffers and mode as it found them and draw from no
+            generator of the run (evaluation in eval mode with its own generator does).
 
     Returns:
         The selected weights (on the CPU), their epoch, and the history.
@@ -353,7 +404,7 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     train_idx, val_idx = train_val_indices(len(train_split), s.val_size, seed)
     batches_per_epoch = -(-len(train_idx) // s.batch_size)  # the last, partial batch is kept
     loop = _Loop(model, s, seed=seed, device=device, parallel=parallel, stop=stop, checkpoint_path=checkpoint_path,
-                 batches_per_epoch=batches_per_epoch)
+                 batches_per_epoch=batches_per_epoch, after_step=after_step)
     resumed, partial = loop.load() if checkpoint_path.exists() else (False, None)
     if resumed:
         where = (f"epoch {partial.epoch}, batch {partial.next_batch}" if partial
@@ -365,7 +416,7 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
     for epoch in range(loop.completed_epoch + 1, s.epochs + 1):
         state = partial if partial is not None and partial.epoch == epoch else _EpochState(epoch)
         partial = None
-        first_step = optimisation_step(epoch, 0, batches_per_epoch)
+        first_step = optimisation_step(epoch, 0, batches_per_epoch, loop.replays)
         # The history's lr and ε: those of the epoch's first step (read before a mid-epoch resume moves on).
         lr = s.lr * lr_factor(s, first_step, loop.total_steps) if steps_lr_per_batch(s) \
             else loop.optimizer.param_groups[0]["lr"]

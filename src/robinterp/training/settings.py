@@ -42,7 +42,7 @@ class TrainSettings:
         val_attack: attack used for ``val_adv_accuracy`` during training.
         attack: the training attack (Algorithm 1); ``None`` = standard training.
         objective: the training objective (config ``methods.<name>.objective``):
-            ``{"name": ..., <its settings>}`` for the other seeds' methods (``sgt``,
+            ``{"name": ..., <its settings>}`` for the other methods (``fgsm_rs``, ``free``, ``sgt``,
             ``asgt``, ``int``, ``int2``, ``gradnorm``; see :mod:`robinterp.training.objectives`);
             ``None`` = adversarial training with ``attack``, or standard training without.
         eps_warmup_start, eps_warmup_end: the ε warm-up of the training attack
@@ -127,4 +127,4 @@ class TrainSettings:
         """The :mod:`robinterp.training.objectives` object of ``objective`` (and ``attack``)."""
         from robinterp.training.objectives import make_objective
 
-        return make_objective(self.objective, "objective", has_attack=self.attack is not None)
+        return make_objective(self.objective, "objective", attack=self.attack)

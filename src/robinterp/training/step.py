@@ -29,8 +29,22 @@ Conventions shared by all objectives:
 - ``ctx.amp`` runs forward passes under bf16 autocast; half-precision outputs
   (logits, feature maps, input gradients) are cast to float32 before any loss.
 
-Objectives (config ``name``): ``standard``, ``adversarial``, ``sgt``, ``asgt``,
-``int``, ``int2``, ``gradnorm``; see :func:`robinterp.training.objectives.make_objective`.
+Two optional parts of the interface serve free adversarial training (Shafahi et
+al. 2019), the one method whose step is not "one minibatch, one optimiser step":
+
+- ``replays`` (1 for every other objective): the loop calls the objective and steps
+  the optimiser ``replays`` times on each minibatch; each call is one global
+  optimisation step (:func:`robinterp.training.schedules.optimisation_step`).
+- ``carries_perturbation``: the loop keeps a perturbation δ per position of the
+  global batch, across replays, batches and epochs (and in every checkpoint); it
+  hands the objective this shard's rows as ``ctx.perturbation``, a leaf that
+  requires grad, and after the step's one backward pass (which fills its
+  ``.grad`` along with the parameters') asks ``update_perturbation`` for their
+  next value, which it gathers from every process into the whole batch's δ.
+
+Objectives (config ``name``): ``standard``, ``adversarial``, ``fgsm_rs``, ``free``,
+``sgt``, ``asgt``, ``int``, ``int2``, ``gradnorm``; see
+:func:`robinterp.training.objectives.make_objective`.
 """
 
 from __future__ import annotations
@@ -64,6 +78,9 @@ class StepContext:
         attack_in_train_mode: run inner computations (attacks, saliency, Int's
             inner maximisation) with the model in train mode (BatchNorm uses and
             updates batch statistics; the author's option, off by default).
+        perturbation: for an objective that ``carries_perturbation`` (``free``): the
+            carried δ of this shard's positions, a leaf that requires grad (the loop
+            reads its gradient after the backward pass); ``None`` otherwise.
     """
 
     net: nn.Module
@@ -72,18 +89,42 @@ class StepContext:
     attack: AttackSpec | None
     amp: bool = False
     attack_in_train_mode: bool = False
+    perturbation: torch.Tensor | None = None
 
 
 class Objective(Protocol):
-    """The interface of every objective: ``loss_sum, logits = objective(ctx, x, y, shard)``."""
+    """The interface of every objective: ``loss_sum, logits = objective(ctx, x, y, shard)``.
+
+    ``replays``, ``carries_perturbation``, ``check_attack`` and ``update_perturbation``
+    have defaults in :class:`ObjectiveBase` (one step per minibatch, nothing carried).
+    """
 
     name: ClassVar[str]
     needs_attack: ClassVar[bool]
+    replays: int
+    carries_perturbation: ClassVar[bool]
 
     def __call__(self, ctx: StepContext, x: torch.Tensor, y: torch.Tensor,
                  shard: slice) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def check_model(self, model: Classifier) -> None: ...
+
+    def check_attack(self, attack: AttackSpec | None) -> None: ...
+
+    def update_perturbation(self, ctx: StepContext, delta: torch.Tensor, grad: torch.Tensor) -> torch.Tensor: ...
+
+
+class ObjectiveBase:
+    """The defaults of :class:`Objective`: one optimiser step per minibatch, no carried perturbation, any attack."""
+
+    replays: ClassVar[int] = 1
+    carries_perturbation: ClassVar[bool] = False
+
+    def check_attack(self, attack: AttackSpec | None) -> None:
+        """Every attack the schema allows suits this objective."""
+
+    def update_perturbation(self, ctx: StepContext, delta: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"objective {type(self).__name__} carries no perturbation")
 
 
 def check_weight(value: Any, what: str = "weight") -> None:
@@ -145,8 +186,8 @@ def adversarial_examples(ctx: StepContext, name: str, x: torch.Tensor, y: torch.
                   attack_in_train_mode=ctx.attack_in_train_mode, amp=ctx.amp, start=start)
 
 
-class NoModelRequirement:
-    """Mixin for objectives that work with every :class:`~robinterp.models.architectures.Classifier`."""
+class NoModelRequirement(ObjectiveBase):
+    """Base of the objectives that work with every :class:`~robinterp.models.architectures.Classifier`."""
 
     def check_model(self, model: Classifier) -> None:
         """Every classifier works with this objective."""
