@@ -122,6 +122,43 @@ def test_selection_picks_the_best_validation_epoch(digits, tmp_path):
     assert text[2].startswith("2,")
 
 
+def _scripted_validation(monkeypatch, adv_by_epoch):
+    """Validation that reports the scripted adversarial accuracy of each epoch (clean: 90 %), so that the
+    overfitting watch and the selection, not the weights, are what the test varies."""
+    def validate(self, split, val_idx, epoch):
+        return {"clean_accuracy": 90.0, "adv_accuracy": adv_by_epoch[epoch - 1]}
+    monkeypatch.setattr(loop_module._Loop, "validate", validate)
+
+
+@pytest.mark.parametrize("drop, overfit, best", [(20.0, [False, False, True, True], 2),
+                                                 (30.0, [False] * 4, 4), (None, [False] * 4, 4)])
+def test_selection_keeps_no_epoch_from_a_catastrophic_overfitting_on(digits, tmp_path, monkeypatch, caplog,
+                                                                     drop, overfit, best):
+    """Validation PGD accuracy 30, 40, 15, 50 %: epoch 3 lies 25 points below the best earlier epoch. With the
+    watch at 20 points it is flagged, logged, and the later, better-scoring epoch 4 is not kept (Wong et al.
+    2020 stop there); at 30 points or off, epoch 4 is kept."""
+    _scripted_validation(monkeypatch, [30.0, 40.0, 15.0, 50.0])
+    result = train(_model(), digits, _settings(epochs=4, attack=None, overfit_drop=drop), seed=0, device=CPU,
+                   checkpoint_path=tmp_path / "o.pt")
+    assert [h["overfit"] for h in result.history] == overfit
+    assert result.best_epoch == best
+    assert ("catastrophic overfitting at epoch 3" in caplog.text) == (drop == 20.0)
+
+
+def test_an_overfitting_flag_survives_a_resume(digits, tmp_path, monkeypatch):
+    """Stopped after the flagged epoch 3 and resumed: epoch 4 is still not kept, and the history is the same."""
+    _scripted_validation(monkeypatch, [30.0, 40.0, 15.0, 50.0])
+    settings = _settings(epochs=4, attack=None)
+    full = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "full.pt")
+    train(_model(), digits, dataclasses.replace(settings, epochs=3), seed=0, device=CPU,
+          checkpoint_path=tmp_path / "half.pt")
+    resumed = train(_model(), digits, settings, seed=0, device=CPU, checkpoint_path=tmp_path / "half.pt")
+    assert resumed.best_epoch == full.best_epoch == 2
+    assert [h["overfit"] for h in resumed.history] == [h["overfit"] for h in full.history]
+    for key, value in full.best_state.items():
+        assert torch.equal(value, resumed.best_state[key]), key
+
+
 def test_validation_is_carved_from_training_data():
     train_idx, val_idx = train_val_indices(100, 20, seed=1)
     assert len(val_idx) == 20 and len(train_idx) == 80

@@ -7,7 +7,8 @@ otherwise), then one optimiser step on that batch (the method's objective,
 steps on each batch and carries its perturbation from step to step, in the
 checkpoint too). After each epoch: validate
 on a split carved from the training data (never the test set), keep the best
-weights by the configured rule, and write a resumable checkpoint atomically.
+weights by the configured rule (never an epoch from a catastrophic overfitting
+on: ``TrainSettings.overfit_drop``), and write a resumable checkpoint atomically.
 
 The training attack's ε may be warmed up (``eps_warmup_start``/``eps_warmup_end``,
 :mod:`robinterp.training.schedules`): its value at each step is a function of the
@@ -60,7 +61,7 @@ from robinterp.training.settings import TrainSettings
 log = logging.getLogger(__name__)
 
 HISTORY_FIELDS = ["epoch", "lr", "train_eps", "train_loss", "train_accuracy", "val_clean_accuracy",
-                  "val_adv_accuracy", "selection_score", "seconds"]
+                  "val_adv_accuracy", "overfit", "selection_score", "seconds"]
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -168,6 +169,7 @@ class _Loop:
         self.scheduler = make_scheduler(self.optimizer, s, self.total_steps)
         self.completed_epoch, self.best, self.history = 0, None, []
         self.perturbation: torch.Tensor | None = None  # the carried δ of an objective that keeps one (free)
+        self.overfit_epoch: int | None = None  # the first epoch the overfitting watch flagged
 
     def stop_requested(self) -> bool:
         """Whether any process of the group received a stop signal (all processes agree)."""
@@ -282,6 +284,23 @@ class _Loop:
                                            dtype=torch.float64, device=self.device)).tolist()
         return {f"{k}_accuracy": 100 * c / counts[-1] for k, c in zip(names, counts[:-1])}
 
+    def watch_overfitting(self, epoch: int, adv_accuracy: float | None) -> bool:
+        """Whether training has overfitted catastrophically by ``epoch`` (``TrainSettings.overfit_drop``).
+
+        Flags the first epoch whose validation accuracy under ``val_attack`` lies more than
+        ``overfit_drop`` points below the best of the earlier epochs, logs it, and stays flagged.
+        """
+        drop = self.s.overfit_drop
+        if self.overfit_epoch is None and drop is not None and adv_accuracy is not None:
+            earlier = [row["val_adv_accuracy"] for row in self.history if row["val_adv_accuracy"] is not None]
+            if earlier and max(earlier) - adv_accuracy > drop:
+                self.overfit_epoch = epoch
+                log.warning("catastrophic overfitting at epoch %d: validation accuracy under the validation attack "
+                            "fell to %.2f %% from %.2f %% (more than train.overfit_drop = %g points); checkpoint "
+                            "selection keeps epoch %d or earlier", epoch, adv_accuracy, max(earlier), drop,
+                            self.best["epoch"])
+        return self.overfit_epoch is not None
+
     def save(self, partial: _EpochState | None = None) -> None:
         """Write the resumable state (rank 0), atomically; other processes wait for it."""
         if self.parallel.is_main:
@@ -322,6 +341,7 @@ class _Loop:
             raise CheckpointError(f"cannot resume from {path} ({exc}); it belongs to another model or is damaged. "
                                   "Delete it to start training from epoch 0.") from exc
         self.completed_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        self.overfit_epoch = next((row["epoch"] for row in self.history if row.get("overfit")), None)
         self.perturbation = state.get("perturbation")  # absent from checkpoints of objectives that carry none
         partial = state.get("partial")
         return True, None if partial is None else _EpochState(**{**partial, "generator": partial["generator"].cpu()})
@@ -427,12 +447,13 @@ def train(model: nn.Module, train_split: Split, s: TrainSettings, *, seed: int, 
         tic = time.perf_counter()
         val = loop.validate(train_split, val_idx, epoch) if len(val_idx) else {}
         score = selection_score(s.selection, val.get("clean_accuracy"), val.get("adv_accuracy"), epoch)
+        overfit = loop.watch_overfitting(epoch, val.get("adv_accuracy"))
         row = {"epoch": epoch, "lr": lr, "train_eps": None if first is None else first.eps, "train_loss": loss,
                "train_accuracy": acc, "val_clean_accuracy": val.get("clean_accuracy"),
-               "val_adv_accuracy": val.get("adv_accuracy"), "selection_score": score,
+               "val_adv_accuracy": val.get("adv_accuracy"), "overfit": overfit, "selection_score": score,
                "seconds": state.seconds + time.perf_counter() - tic}
         loop.history.append(row)
-        if loop.best is None or score > loop.best["score"]:
+        if not overfit and (loop.best is None or score > loop.best["score"]):
             loop.best = {"score": score, "epoch": epoch,
                          "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         loop.completed_epoch = epoch

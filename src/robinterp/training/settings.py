@@ -40,6 +40,14 @@ class TrainSettings:
         selection: ``"mean_clean_adv"`` (best mean of validation clean and
             adversarial accuracy, the paper's rule), ``"clean"`` or ``"last"``.
         val_attack: attack used for ``val_adv_accuracy`` during training.
+        overfit_drop: the catastrophic-overfitting watch (Wong et al. 2020, §5.3, who saw FGSM
+            training lose all PGD robustness within an epoch): an epoch whose ``val_adv_accuracy``
+            is more than this many points below the best earlier epoch's is logged as overfitted
+            (history column ``overfit``), and checkpoint selection keeps no epoch from it on.
+            20 points, their code's threshold (they compare with the previous minibatch and stop;
+            we compare with the best earlier epoch, which also catches a decline over several
+            epochs, and train on so that the history shows what follows). ``None`` = off;
+            no effect without ``val_attack``.
         attack: the training attack (Algorithm 1); ``None`` = standard training.
         objective: the training objective (config ``methods.<name>.objective``):
             ``{"name": ..., <its settings>}`` for the other methods (``fgsm_rs``, ``free``, ``sgt``,
@@ -77,6 +85,7 @@ class TrainSettings:
     val_size: int = 0
     selection: str = "mean_clean_adv"
     val_attack: AttackSpec | None = None
+    overfit_drop: float | None = 20.0
     attack: AttackSpec | None = None
     objective: dict | None = None
     eps_warmup_start: int | None = None
