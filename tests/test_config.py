@@ -15,7 +15,7 @@ from robinterp.attacks.spec import AttackSpec
 from robinterp.base.config import from_dict, settings_from_json, validate_config, validate_section
 from robinterp.base.errors import ConfigError
 from robinterp.cli.main import main
-from robinterp.training.settings import TrainSettings
+from robinterp.training.settings import TrainSettings, method_train_section
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ["config.yaml", "config/demo.yaml", ".test/config.yaml"]
@@ -28,6 +28,22 @@ def load(name: str) -> dict:
 @pytest.mark.parametrize("name", CONFIGS)
 def test_the_shipped_configs_are_valid(name):
     validate_config(load(name))
+
+
+@pytest.mark.parametrize("name", sorted({*CONFIGS, *(f"config/{p.name}" for p in (REPO / "config").glob("*.yaml"))}))
+def test_every_trained_method_of_the_shipped_configs_becomes_its_training_settings(name):
+    """What the schema cannot see (an objective's parameters, fgsm_rs's and free's one-step attacks, the ε warm-up's
+    order) is checked when a training job builds its settings: every method of every shipped config passes."""
+    for dataset_name, dataset in load(name)["datasets"].items():
+        for method, spec in dataset["methods"].items():
+            if "pretrained" in spec:
+                continue  # imported, not trained
+            where = f"datasets.{dataset_name}.methods.{method}"
+            section = method_train_section(dataset, method)
+            validate_section(section, TrainSettings.SCHEMA, where)
+            settings = from_dict(TrainSettings, section, where)
+            assert settings.training_objective().name in {(spec.get("objective") or {}).get("name"), "standard",
+                                                          "adversarial"}
 
 
 def test_the_workflow_validates_with_the_packages_schema():

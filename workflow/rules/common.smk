@@ -14,6 +14,7 @@ from robinterp.attacks.settings import CurveSettings
 from robinterp.attacks.spec import AttackSpec, accuracy_metric_names
 from robinterp.base.config import from_dict
 from robinterp.base.seeds import replicate_seeds
+from robinterp.training.settings import method_train_section
 
 RESULTS = config["results"]
 DATASETS = config["datasets"]
@@ -286,10 +287,7 @@ def dataset_settings(section):
 
 def train_settings(wildcards):
     """The dataset's train section, with the method's own changes, attack and objective."""
-    spec = DATASETS[wildcards.dataset]
-    method = dict(spec["methods"][wildcards.model])
-    method.pop("replicates", None)  # how many jobs, not how each trains
-    return as_json({**spec["train"], **method.pop("train", {}), **method})
+    return as_json(method_train_section(DATASETS[wildcards.dataset], wildcards.model))
 
 
 # --- training and import (workflow/rules/training.smk) ---

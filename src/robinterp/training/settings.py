@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Mapping
 
 from dataclasses import dataclass, field
 
@@ -137,3 +137,14 @@ class TrainSettings:
         from robinterp.training.objectives import make_objective
 
         return make_objective(self.objective, "objective", attack=self.attack)
+
+
+def method_train_section(dataset: Mapping[str, Any], method: str) -> dict:
+    """The train section a method's training job receives (config ``datasets.<name>``).
+
+    The dataset's ``train`` section, the method's own ``train`` changes on top, then the method's ``attack`` and
+    ``objective``; ``replicates`` says how many jobs there are, not how each trains, and is left out.
+    """
+    spec = dict(dataset["methods"][method])
+    spec.pop("replicates", None)
+    return {**dataset["train"], **spec.pop("train", {}), **spec}
