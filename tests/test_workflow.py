@@ -59,6 +59,8 @@ def test_slurm_dry_run_of_the_paper_lists_every_job_without_raw_data(tmp_path):
             assert f"{tmp_path}/r/models/{dataset}/{model}/seed0/model.pt" in log
             assert f"{tmp_path}/r/eval/{dataset}/{model}/seed0.json" in log
     assert f"{tmp_path}/r/table1_accuracy.csv" in log and f"{tmp_path}/r/table4_accuracy.csv" in log
+    for model in ("fgsm_rs", "free"):  # fast adversarial training beside the paper's two models
+        assert f"{tmp_path}/r/models/cifar10/{model}/seed0/model.pt" in log, model
     # MNIST, the dataset of the other seeds' MNIST experiments: its data, the seeds' methods, its tables and matrix
     assert f"{tmp_path}/r/data/mnist/meta.json" in log
     for model in ("standard", "robust_linf", "sgt", "asgt", "int", "int2_adv", "gradnorm_1"):
