@@ -232,3 +232,30 @@ def test_the_shipped_table_prices_the_demo_and_says_what_it_is():
     text = plan.format_plan(config, plan.plan_jobs(config), throughputs, title="demo")
     assert re.search(r"^total: [0-9.e+]+ CPU-hours for \d+ jobs", text, re.M)
     assert "train_model" in text and "evaluate_model" in text
+
+
+def test_repeated_probes_keep_each_numbers_median():
+    from robinterp.analysis.probe import median_of
+
+    def result(per_image: float, startup: float) -> dict:
+        passes = {kind: {"per_call": 0.001, "per_image": per_image} for kind in cost.PASS_KINDS}
+        return {"note": "n", "device": "d", "kind": "cpu", "batches": [8, 64], "startup": startup,
+                "imports": {"shap": startup}, "models": {"m@1x2x2": {"passes": passes}}}
+
+    merged = median_of([result(0.3, 1.0), result(0.1, 3.0), result(0.2, 2.0)])
+    assert merged["startup"] == 2.0 and merged["imports"] == {"shap": 2.0}
+    assert merged["models"]["m@1x2x2"]["passes"]["grad"] == {"per_call": 0.001, "per_image": 0.2}
+    assert merged["models"]["m@1x2x2"]["images_per_second"]["grad"] == pytest.approx(64 / (0.001 + 64 * 0.2))
+    assert merged["note"].startswith("median of 3 probes")
+
+
+def test_each_rule_pays_its_job_modules_import():
+    """The start-up of a job: every job's, plus its stage's job module (and shap for the attribution jobs)."""
+    table = {"note": "t", "device": "d", "kind": "cpu", "startup": 1.0,
+             "imports": {"robinterp.attacks.job": 2.0, "robinterp.attribution.job": 3.0, "shap": 4.0},
+             "models": {str(MODEL): {"passes": {k: {"per_call": 0.0, "per_image": 0.0} for k in cost.PASS_KINDS}}}}
+    throughputs = plan.Throughputs.from_dict(table, "test")
+    evaluate = plan.PlannedJob("evaluate_model", work=[cost.Work(MODEL)])
+    attribute = plan.PlannedJob("attribute_model", work=[cost.Work(MODEL)])
+    assert plan.job_seconds(evaluate, throughputs)[0] == pytest.approx(1.0 + 2.0)
+    assert plan.job_seconds(attribute, throughputs)[0] == pytest.approx(1.0 + 3.0 + 4.0)

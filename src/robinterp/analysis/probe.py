@@ -15,7 +15,6 @@ import datetime
 import logging
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,8 +54,10 @@ def _clock(device: torch.device) -> Callable[[], float]:
 
 
 def time_call(fn: Callable[[], object], device: torch.device, budget: float, min_repeats: int = 3) -> float:
-    """Median seconds of ``fn`` after one warm-up call: at least ``min_repeats`` calls, more while within ``budget``
-    (seconds of the wall clock), at most 50."""
+    """The fewest seconds of ``fn`` after one warm-up call: at least ``min_repeats`` calls, more while within
+    ``budget`` (seconds of the wall clock), at most 50. The fewest, as :mod:`timeit` advises: what other processes
+    on the machine add to a call is noise that varies from run to run (on the 2-core development machine, with a
+    job on the other core, the median of one pass varied by ±30 % between probes, the minimum by less)."""
     clock = _clock(device)
     fn()
     _synchronise(device)
@@ -69,7 +70,7 @@ def time_call(fn: Callable[[], object], device: torch.device, budget: float, min
         times.append(clock() - tic)
         if time.perf_counter() - start > 4 * budget and len(times) >= 2:  # slow calls: two are enough
             break
-    return statistics.median(times)
+    return min(times)
 
 
 def random_inception(device: torch.device) -> torch.nn.Module:
@@ -306,10 +307,31 @@ def format_probe(result: Mapping) -> str:
 
 
 def run_probe(models: Mapping[ModelKey, int], device: torch.device, *, batches: tuple[int, int], budget: float,
-              threads: int | None, out: str | Path) -> dict:
-    """The ``probe`` command: probe ``models``, write the JSON to ``out``, return it."""
+              threads: int | None, out: str | Path, repeat: int = 1) -> dict:
+    """The ``probe`` command: probe ``models`` (``repeat`` times, keeping the medians), write the JSON to ``out``."""
     from robinterp.base.io import write_json
 
-    result = probe(models, device, batches=batches, budget=budget, threads=threads)
+    runs = [probe(models, device, batches=batches, budget=budget, threads=threads) for _ in range(max(1, repeat))]
+    result = runs[0] if len(runs) == 1 else median_of(runs)
     write_json(out, result)
     return result
+
+
+def median_of(results: list[Mapping]) -> dict:
+    """The per-number median of several probes of the same models (``python -m robinterp probe --median``): on a
+    machine shared with other jobs one probe's numbers vary by up to ±30 % between runs, their median less."""
+    import statistics
+
+    first = results[0]
+    out = {**first, "startup": statistics.median(r["startup"] for r in results),
+           "imports": {m: statistics.median(r["imports"][m] for r in results) for m in first["imports"]}}
+    models = {}
+    for name, entry in first["models"].items():
+        passes = {kind: {field: statistics.median(r["models"][name]["passes"][kind][field] for r in results)
+                         for field in ("per_call", "per_image")} for kind in entry["passes"]}
+        models[name] = {"passes": passes,
+                        "images_per_second": {k: PassCost(**p).images_per_second(first["batches"][1])
+                                              for k, p in passes.items() if k in PASS_KINDS}}
+    out["models"] = models
+    out["note"] = f"median of {len(results)} probes: " + "; ".join(r["note"] for r in results[:1])
+    return out

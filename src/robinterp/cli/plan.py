@@ -34,6 +34,9 @@ def register(add) -> None:
     sp.add_argument("--budget", type=float, default=0.5, help="seconds per timing (default 0.5)")
     sp.add_argument("--out", type=Path, default=None,
                     help="the JSON to write (default: <results>/probe.json of the config, else probe.json)")
+    sp.add_argument("--repeat", type=int, default=1,
+                    help="probe this many times and keep each number's median (steadier on a shared machine; "
+                         "the shipped table: 3)")
 
 
 def cmd_plan(args) -> None:
@@ -67,6 +70,7 @@ def cmd_probe(args) -> None:
         raise ConfigError("probe: give --config or at least one --model")
     dev = device(args.device)
     batches = tuple(args.batches or ((32, 256) if dev.type == "cuda" else (8, 64)))
-    result = run_probe(models, dev, batches=batches, budget=args.budget, threads=threads, out=out or PROBE_FILE)
+    result = run_probe(models, dev, batches=batches, budget=args.budget, threads=threads, out=out or PROBE_FILE,
+                       repeat=args.repeat)
     print(format_probe(result))
     log.info("probe written to %s", out or PROBE_FILE)
