@@ -40,8 +40,10 @@ GPU_RULES = ("train_model", "evaluate_model", "robustness_curves", "etmann_analy
 #: Seconds a small job (figure, table, report) spends beyond its start-up: drawing and writing.
 SMALL_JOB_SECONDS = {"figure": 3.0, "table": 0.5, "report": 2.0}
 #: Seconds of data preparation beyond the start-up: decoding, per image (JPEG decoding and resizing for
-#: Small ImageNet, per decoding thread), and reading an archive or a folder tree.
-PREPARE_SECONDS = {"demo_digits": 1.0, "cifar10": 10.0, "cifar10_folder": 60.0, "mnist": 5.0}
+#: Small ImageNet, per decoding thread), and reading an archive or a folder tree. demo_digits: measured
+#: (`python -m robinterp prepare` of the demo's section: 5.2 CPU-s on the development machine, 2026-12-03, less its
+#: 0.2 s of imports; the demo run's benchmark: 4.7 s); the others are guesses, not measured.
+PREPARE_SECONDS = {"demo_digits": 4.5, "cifar10": 10.0, "cifar10_folder": 60.0, "mnist": 5.0}
 JPEG_SECONDS = 0.01
 #: Seconds of import_model beyond the start-up: reading a checkpoint (a guess: the weights' download, where
 #: RobustBench fetches them, is not counted).
