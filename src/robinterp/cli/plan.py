@@ -18,7 +18,10 @@ def register(add) -> None:
                     help="a probe's JSON (`robinterp probe`; default: <results>/probe.json if it exists, else the "
                          "table shipped with the package)")
     sp.add_argument("--compare", type=Path, default=None, metavar="RESULTS",
-                    help="a finished run's results folder: the estimate against its benchmark files, per rule")
+                    help="a finished run's results folder: per rule the estimate against its benchmark files "
+                         "(<RESULTS>/benchmarks/<rule>/...tsv): their wall-clock s and their cpu_time, and the error "
+                         "(estimate - measured) / measured of each; on a CPU shared by several jobs compare with "
+                         "cpu_time (the probe's clock), the wall clock counts the waiting")
     sp.add_argument("--jobs", action="store_true", help="also list every job's estimate")
 
     sp = add("probe", cmd_probe, "time each pass of each model on this machine (under a minute) for `plan`")
