@@ -20,7 +20,7 @@ seconds. The counts follow the code of each job (the training loop and objective
 loop, the attribution, synthesis and Etmann jobs); where a count depends on how the model turns
 out (AutoAttack runs its later attacks only on the images its first ones did not flip; the
 Etmann bisection only on the images an attack flips at ``eps_max``) it uses the stated assumption.
-Nothing here imports torch: the workflow plans a run when it parses the Snakefile.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
