@@ -164,3 +164,24 @@ def settings_from_json(cls: type[T], text: str, what: str, where: str) -> T:
     values = parse_json_argument(text, what)
     validate_section(values, cls.SCHEMA, where)
     return from_dict(cls, values, where)
+
+
+def read_config(argument: str) -> dict:
+    """A whole config from the command line: its JSON (an argument starting with ``{``) or a YAML file's path.
+
+    The config is checked against the schema (:func:`validate_config`) before it is returned.
+    """
+    if argument.lstrip().startswith("{"):
+        config = parse_json_argument(argument, "the config")
+    else:
+        import yaml
+
+        try:
+            with open(argument) as f:
+                config = yaml.safe_load(f)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file {argument} ({exc.strerror})") from exc
+        if not isinstance(config, dict):
+            raise ConfigError(f"{argument} holds no config (a YAML mapping)")
+    validate_config(config)
+    return config

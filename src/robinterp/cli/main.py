@@ -15,12 +15,12 @@ import logging
 import sys
 
 from robinterp.base.errors import Preempted, RobinterpError
-from robinterp.cli import analysis, attacks, attribution, data, models, report, synthesis, training
+from robinterp.cli import analysis, attacks, attribution, data, models, plan, report, synthesis, training
 from robinterp.cli.training import LOG_FORMAT
 
 log = logging.getLogger("robinterp")
 
-STAGES = (data, models, training, attacks, attribution, synthesis, analysis, report)
+STAGES = (data, models, training, attacks, attribution, synthesis, analysis, report, plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
