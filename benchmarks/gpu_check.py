@@ -774,7 +774,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def configure(args: argparse.Namespace) -> torch.device:
     """Check the device and set the threads; exits with a message when CUDA is asked for and absent."""
     if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("gpu_check: --device cuda but no CUDA device is available (use --device cpu --smoke on a CPU)")
+        print("gpu_check: --device cuda but no CUDA device is available (use --device cpu --smoke on a CPU)",
+              file=sys.stderr)
+        sys.exit(2)
     if args.threads is None and args.device == "cpu":
         args.threads = 1  # as benchmarks/common.py: one thread on a shared CPU (README)
     if args.threads:
