@@ -802,9 +802,9 @@ def print_tables(throughput: dict[str, dict[str, float]], checks: list[Check], n
         cells = "".join(f"{row[v]:>14.1f}" if v in row else f"{'':>14}" for v in variants)
         speedup = row[FAST] / row[REFERENCE] if FAST in row and REFERENCE in row else float("nan")
         print(f"{task:<28}{cells}{speedup:>14.2f}  {notes.get(task.split('/')[0], '')}")
-    print(f"\n{'check':<40}{'value':>10}  {'rule':<10}result")
+    print(f"\n{'check':<44}{'value':>10}  {'rule':<10}result")
     for c in checks:
-        print(f"{c.name:<40}{c.value:>10.4f}  {c.rule} {c.limit:<8.4g}{'ok' if c.passed else 'FAILED'}")
+        print(f"{c.name:<44}{c.value:>10.4f}  {c.rule} {c.limit:<8.4g}{'ok' if c.passed else 'FAILED'}")
 
 
 def main(argv=None) -> int:
