@@ -183,8 +183,8 @@ class Tolerance:
 TOLERANCES = {
     "logits": Tolerance(0.05, False, "max |Δlogit| over the logit range (mean over images of max − min logit): "
                         "a ResNet-18 rounds inputs and weights of ~20 layers to u = 0.4 %; errors of a few u "
-                        "per layer add up to 1–2 % (measured on the CPU: 0.5 %); 5 % leaves room for other kernels and still "
-                        "catches a wrong cast or layout"),
+                        "per layer add up to 1–2 % (measured on the CPU: 0.5 %); 5 % leaves room for other kernels "
+                        "and still catches a wrong cast or layout"),
     "clean_accuracy": Tolerance(3.0, False, "points: only images whose top-2 logit margin is within the logit "
                                 "error flip; 3 points plus two images' worth of the sample"),
     "pgd_accuracy": Tolerance(3.0, False, "points: bf16 perturbs the attack's gradient directions by ~u, which moves "
@@ -231,6 +231,7 @@ class Check:
 
     @property
     def rule(self) -> str:
+        """``"≥"`` for a similarity that must reach ``limit``, ``"≤"`` for an error that must stay below it."""
         return "≥" if self.at_least else "≤"
 
 
@@ -402,6 +403,7 @@ def autocast(device: torch.device, precision: Precision):
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); nothing on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -505,6 +507,18 @@ def train_run(model: torch.nn.Module, split, settings, sizes: Sizes, device: tor
 
     The images/s count the steps after ``sizes.timing_warmup_steps``, leaving out the intervals that contain an
     epoch's end (checkpoint writing), timed by the loop's ``after_step`` hook with the device synchronised.
+
+    Args:
+        model: the initial weights (copied; every run starts from the same).
+        split: the training split (``epochs`` passes over it).
+        settings: the run's :class:`~robinterp.training.settings.TrainSettings`.
+        sizes: the work sizes (``timing_warmup_steps``).
+        device: where to train.
+        workdir: where the run's checkpoint goes.
+        name: ``"<method>/<variant>"``, naming the checkpoint.
+
+    Returns:
+        ``{"images_per_s", "wall_s", "timed_steps", "history" (per epoch: loss, accuracy, seconds), "state"}``.
     """
     from robinterp.training.loop import train
 
@@ -540,6 +554,9 @@ def uniform_baselines(x: torch.Tensor, n: int, seed: int) -> list[torch.Tensor]:
 class Evaluation:
     """The evaluation tasks on one trained model, each run in a given precision; results stay on the CPU.
 
+    Each task method takes the :class:`Precision` to run in and returns ``(its results, images per second)``;
+    the images are the first of the test split, the same for every precision.
+
     Args:
         model: the trained classifier (float32 weights, any device).
         config: the repository's config (the evaluation attack, the IG, SHAP and inversion settings).
@@ -560,6 +577,7 @@ class Evaluation:
         self.inversion_attack = AttackSpec(**{**self.synthesis["inversion"]["attack"], "steps": sizes.inversion_steps})
 
     def logits(self, precision: Precision) -> tuple[torch.Tensor, float]:
+        """Logits of the ``eval_images`` test images (float32, (N, 10))."""
         model = prepared(self.model, precision, self.device)
 
         def run(n):
@@ -569,6 +587,7 @@ class Evaluation:
         return out.cpu(), rate
 
     def accuracy(self, precision: Precision) -> tuple[dict, float]:
+        """``evaluate_accuracy``'s clean and PGD-L2 accuracy (the config's attack, ``eval_attack_steps`` steps)."""
         from robinterp.attacks.accuracy import evaluate_accuracy
 
         model = prepared(self.model, precision, self.device)
@@ -579,6 +598,7 @@ class Evaluation:
         return self._measure(run, self.sizes.eval_images)
 
     def integrated_gradients(self, precision: Precision) -> tuple[dict, float]:
+        """IG of the predicted class (uniform baselines, seed 0) and its completeness gap, measured in float32."""
         from robinterp.attribution.methods import ig_completeness_gap, integrated_gradients, target_probability
         from robinterp.models.running import predicted_class
 
@@ -600,6 +620,7 @@ class Evaluation:
         return {"attributions": attributions.cpu(), "completeness_gap": gap.cpu()}, rate
 
     def shap(self, precision: Precision) -> tuple[dict, float]:
+        """Expected-gradients SHAP (seed 0) and the explained classes."""
         from robinterp.attribution.methods import expected_gradients_shap
 
         importlib.import_module("shap")  # here, not in the timed call: its first import takes seconds
@@ -614,6 +635,7 @@ class Evaluation:
         return {"attributions": values.cpu(), "classes": classes.cpu()}, rate
 
     def inversion(self, precision: Precision) -> tuple[dict, float]:
+        """Final distances of inversions from noise (float32 also from a second noise draw, for the spread)."""
         from robinterp.synthesis.ascent import noise_images, representations
         from robinterp.synthesis.inversion import invert_representations
 
@@ -642,6 +664,7 @@ class Evaluation:
         return out, rate
 
     def judge_features(self, precision: Precision) -> tuple[dict, float]:
+        """The judge's R(x) of the first ``fid_images`` test images, as the FID code extracts them."""
         from robinterp.synthesis.features import JudgeFeatures
 
         return features_of(JudgeFeatures(prepared(self.model, precision, self.device)), self.test, self.sizes,
@@ -656,6 +679,7 @@ class Evaluation:
 
 
 def _timed_value(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    """``(seconds, value)`` of one call of ``fn``, timed as :func:`common.timed` (synchronised on CUDA)."""
     box = {}
     seconds = timed(lambda: box.setdefault("value", fn()), device)
     return seconds, box["value"]
@@ -785,6 +809,7 @@ def configure(args: argparse.Namespace) -> torch.device:
 
 
 def print_plan(plan: Plan, sizes: Sizes, pass_seconds: dict[str, float], budget_s: float) -> None:
+    """Print the calibration, the chosen variants and steps, and each run's estimate (arguments: :func:`make_plan`)."""
     print(f"calibration: one forward+backward pass of {sizes.batch} images: "
           + ", ".join(f"{v} {1000 * s:.1f} ms" for v, s in pass_seconds.items()))
     print(f"plan ({plan.reason}): {sizes.epochs} epochs × {plan.steps_per_epoch} steps of batch {sizes.batch}; "
@@ -796,6 +821,13 @@ def print_plan(plan: Plan, sizes: Sizes, pass_seconds: dict[str, float], budget_
 
 
 def print_tables(throughput: dict[str, dict[str, float]], checks: list[Check], notes: dict[str, str]) -> None:
+    """Print the images/s table and the checks.
+
+    Args:
+        throughput: ``{task: {variant: images/s}}``.
+        checks: every check, in order.
+        notes: a note per task kind (the part of the task's name before ``/``).
+    """
     variants = [v for v in PRECISIONS if any(v in row for row in throughput.values())]
     print(f"\nimages/s{'':<20}" + "".join(f"{v:>14}" for v in variants) + f"{FAST + '/fp32':>14}  note")
     for task, row in throughput.items():
@@ -876,9 +908,9 @@ def run_check(args: argparse.Namespace, sizes: Sizes, config: dict, device: torc
                 results.setdefault(task, {})[variant], rate = getattr(evaluation, function)(PRECISIONS[variant])
                 throughput.setdefault(f"{task}/{method}", {})[variant] = rate
         checks += compare(method, results, sizes.eval_images)
-        evaluations[method] = {"clean_accuracy": {v: results["pgd_eval"][v]["clean_accuracy"] for v in results["pgd_eval"]},
-                               "pgd_l2_accuracy": {v: results["pgd_eval"][v]["pgd_l2_accuracy"]
-                                                   for v in results["pgd_eval"]},
+        accuracies = results["pgd_eval"]
+        evaluations[method] = {"clean_accuracy": {v: accuracies[v]["clean_accuracy"] for v in accuracies},
+                               "pgd_l2_accuracy": {v: accuracies[v]["pgd_l2_accuracy"] for v in accuracies},
                                "inversion_mean_distance": {v: results["inversion"][v]["distance"].mean().item()
                                                            for v in results["inversion"]}}
         print(f"evaluated {method}: clean {evaluations[method]['clean_accuracy']}, "
