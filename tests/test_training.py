@@ -142,6 +142,8 @@ def test_selection_keeps_no_epoch_from_a_catastrophic_overfitting_on(digits, tmp
                    checkpoint_path=tmp_path / "o.pt")
     assert [h["overfit"] for h in result.history] == overfit
     assert result.best_epoch == best
+    column = [line.split(",")[7] for line in history_csv(result.history).splitlines()]
+    assert column == ["overfit"] + [str(int(flag)) for flag in overfit]  # numeric, as the figure reads it
     assert ("catastrophic overfitting at epoch 3" in caplog.text) == (drop == 20.0)
 
 

@@ -10,7 +10,8 @@ from robinterp.training.loop import history_csv
 
 def test_training_curves_are_written_at_the_package_resolution(tmp_path):
     rows = [{"epoch": e, "lr": 0.1, "train_loss": 2.0 / e, "train_accuracy": 50 + e, "val_clean_accuracy": 60 + e,
-             "val_adv_accuracy": None if name == "standard" else 20 + e, "selection_score": 0, "seconds": 1}
+             "val_adv_accuracy": None if name == "standard" else 20 + e, "overfit": e == 3, "selection_score": 0,
+             "seconds": 1}
             for name in ("standard",) for e in (1, 2, 3)]
     paths = {}
     for name in ("standard", "robust_l2"):

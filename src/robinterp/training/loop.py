@@ -382,11 +382,14 @@ def resume_key(s: TrainSettings, seed: int) -> str:
 
 
 def history_csv(history: list[dict]) -> str:
+    """The history as CSV text, every column numeric (empty where a value does not apply)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in HISTORY_FIELDS})
+        # The overfitting flag as 0/1, so that every column of the file is numeric (its readers parse floats).
+        writer.writerow({k: ("" if row.get(k) is None else int(row[k]) if isinstance(row[k], bool) else row[k])
+                         for k in HISTORY_FIELDS})
     return buf.getvalue()
 
 
