@@ -124,7 +124,7 @@ def test_a_section_becomes_its_typed_settings_with_nested_attacks():
     section = load("config/demo.yaml")["datasets"]["digits"]["evaluation"]
     settings = settings_from_json(EvaluationSettings, json.dumps(section), "--settings", "x")
     assert isinstance(settings.attacks["pgd_l2"], AttackSpec) and settings.attacks["pgd_l2"].kind == "pgd"
-    assert settings.attacks["autoattack_linf"].max_examples == 100
+    assert settings.attacks["autoattack_linf"].max_examples == section["attacks"]["autoattack_linf"]["max_examples"]
     curves = settings_from_json(CurvesSettings, json.dumps(load("config/demo.yaml")["datasets"]["digits"]["curves"]),
                                 "--settings", "x")
     assert curves.attacks["fgsm"].attack.kind == "fgsm" and curves.attacks["fgsm"].eps[0] == 0.0
