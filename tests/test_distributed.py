@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import torch
 
 from robinterp.data.demo import prepare_demo_digits
 from robinterp.training.distributed import DataParallel
+from robinterp.training.launch import multinode_command
 
 WORKER = Path(__file__).parent / "ddp" / "train_worker.py"
 
@@ -47,6 +49,43 @@ def test_two_processes_train_like_one_on_the_same_global_batch(tmp_path):
         torch.testing.assert_close(two["state"][key], value, rtol=0, atol=1e-12, msg=key)
     for a, b in zip(one["history"], two["history"], strict=True):
         assert a["epoch"] == b["epoch"]
+        for k in ("train_loss", "train_accuracy", "val_clean_accuracy", "val_adv_accuracy"):
+            assert b[k] == pytest.approx(a[k], rel=1e-12, abs=1e-12), k
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_torchrun_agents_meeting_as_two_nodes_train_like_one_process(tmp_path):
+    """What a job on two SLURM nodes runs, on this machine: two torchrun agents started apart, one process each,
+    that meet at a c10d rendezvous (gloo). Their torchrun flags are the launcher's own (multinode_command, its
+    srun taken off and the worker script in place of `-m robinterp`). The weights equal one process's as in
+    test_two_processes_train_like_one_on_the_same_global_batch: up to float64 rounding (atol 1e-12)."""
+    port, run = _free_port(), tmp_path / "two-nodes"
+    argv = multinode_command(2, 0, "127.0.0.1", port, f"test-{os.getpid()}", [], python=sys.executable)
+    agent = argv[argv.index(sys.executable):-2]  # torchrun and its flags, without srun nor `-m robinterp`
+    assert "--nnodes=2" in agent and "--nproc-per-node=1" in agent and "--rdzv-backend=c10d" in agent
+    # Both agents see 127.0.0.1 as their own host; is_host says which one serves the rendezvous, as the name of
+    # the allocation's first node does on a cluster.
+    agents = [subprocess.Popen([*agent, f"--rdzv-conf=is_host={int(node == 0)}", str(WORKER), str(run / "out.pt"),
+                                str(run / "ckpt.pt"), "cnn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True) for node in (0, 1)]
+    try:
+        outputs = [a.communicate(timeout=300)[0] for a in agents]
+    finally:
+        for a in agents:
+            if a.poll() is None:
+                a.kill()
+    assert [a.returncode for a in agents] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    one, two = _torchrun(1, tmp_path), torch.load(run / "out.pt", weights_only=True)
+    assert two["world_size"] == 2
+    for key, value in one["state"].items():
+        torch.testing.assert_close(two["state"][key], value, rtol=0, atol=1e-12, msg=key)
+    for a, b in zip(one["history"], two["history"], strict=True):
         for k in ("train_loss", "train_accuracy", "val_clean_accuracy", "val_adv_accuracy"):
             assert b[k] == pytest.approx(a[k], rel=1e-12, abs=1e-12), k
 

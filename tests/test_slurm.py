@@ -151,3 +151,58 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     assert bad.returncode != 0
     assert "Requested node configuration is not available" in bad.stdout + bad.stderr
     assert time.monotonic() - tic < 120
+
+
+@pytest.mark.slow
+def test_a_training_job_on_two_nodes_is_submitted_for_two_nodes_and_its_srun_runs_in_an_allocation(slurm_env,
+                                                                                                   tmp_path):
+    """As far as a one-node cluster allows a job on two nodes.
+
+    The plugin's sbatch asks for two nodes and per-node GPUs (gres), a job this cluster queues but never
+    starts (what SLURM recorded is checked, then the job cancelled), to run `robinterp launch`. And the step that `robinterp launch` runs inside an allocation (srun --overlap, one
+    torchrun agent per node, c10d rendezvous on the allocation's first node, read from SLURM_JOB_NODELIST) is
+    started, on one node, from inside a one-task step as the jobstep plugin runs a rule's command: it must
+    neither wait for that step's CPUs nor miss the rendezvous.
+    """
+    shutil.copytree(REPO / ".test", tmp_path / ".test")
+    data = tmp_path / "results/test/data/digits/meta.json"  # not submitted: the training job is the first
+    data.parent.mkdir(parents=True)
+    data.write_text("{}")
+    out = tmp_path / "snakemake.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([*SNAKEMAKE, *OVERRIDES, "--configfile", ".test/config.yaml", "--directory",
+                                 str(tmp_path), "--set-resources", "train_model:slurm_partition='gpu'",
+                                 "train_model:nodes=2", "train_model:gpu=0", "train_model:gres='gpu:1'",
+                                 "--", "results/test/models/digits/standard/seed0/model.pt"],
+                                cwd=tmp_path, env=slurm_env, stdout=sink, stderr=subprocess.STDOUT)
+    job = None
+    try:
+        # Without EnforcePartLimits SLURM queues what the partition cannot hold (Reason=PartitionNodeLimit).
+        job = _wait_for(out, r"submitted with SLURM jobid \d+", proc, out, timeout=120).split()[-1]
+        shown = subprocess.run(["scontrol", "show", "job", job], env=slurm_env, capture_output=True, text=True,
+                               check=True).stdout
+    finally:
+        proc.kill()  # before the job is cancelled: the profile's retries would submit it again
+        proc.wait(timeout=120)
+        if job:
+            subprocess.run(["scancel", job], env=slurm_env, check=True)
+    assert "NumNodes=2" in shown and "TresPerNode=gres:gpu:1" in shown and "Partition=gpu" in shown, shown
+    assert "python -m robinterp launch --nodes 2 --gpus-per-node 1 --port 29500 -- train " in out.read_text()
+
+    # One node: multinode_command's srun from inside the plugin's kind of step (`srun -n1 ... --nodes=1`).
+    from robinterp.training.launch import RENDEZVOUS_PORT
+
+    launch = (f"import logging, sys; from robinterp.training.launch import exec_multinode; "
+              f"logging.basicConfig(level=logging.INFO); "
+              f"exec_multinode(1, 0, {RENDEZVOUS_PORT}, ['train', '--help'], sys.executable)")
+    script = tmp_path / "step.sh"
+    script.write_text(f"#!/bin/sh\nexport PYTHONPATH={REPO / 'src'}\n"
+                      f"srun -n1 --cpu-bind=q --cpus-per-task=1 --nodes=1 {sys.executable} -c \"{launch}\"\n")
+    out = tmp_path / "step.out"
+    job = subprocess.run(["sbatch", "--wait", "--parsable", "--nodes=1", "--cpus-per-task=1", "--mem=2000",
+                          f"--output={out}", "-D", str(tmp_path), str(script)],
+                         env=slurm_env, capture_output=True, text=True, timeout=300)
+    log = out.read_text() if out.exists() else ""
+    assert job.returncode == 0, job.stderr + log[-3000:]
+    assert "--checkpoint" in log and "usage: robinterp train" in log, log[-3000:]  # torchrun ran robinterp
+    assert f"--rdzv-endpoint={os.uname().nodename.split('.')[0]}:{RENDEZVOUS_PORT}" in log.replace("'", ""), log

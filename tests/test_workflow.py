@@ -86,6 +86,60 @@ def test_training_starts_one_ddp_process_per_gpu_only_when_it_asks_for_several(t
     assert all(("python -m robinterp train " in c) == (gpus == 1) for c in commands), commands
 
 
+def _train_commands(out):
+    """The shell commands of a dry run's train_model jobs (method → its replicates' lines) and of train_judge."""
+    lines = [line[line.index("python -m "):] for line in (out.stdout + out.stderr).splitlines() if "python -m " in line]
+    models = {}
+    for line in lines:
+        if " train --data " in line and "/models/" in line:
+            models.setdefault(line.split("/models/digits/")[1].split("/")[0], []).append(line)
+    return models, [line for line in lines if " train --data " in line and "/judge/" in line]
+
+
+def test_a_training_job_on_two_nodes_runs_robinterp_launch_with_the_per_node_gpus(tmp_path):
+    """The profile's way (set-resources for every training job): nodes 2, GPUs per node as gres; one node is
+    today's command. What `robinterp launch` then runs is tested in tests/test_multinode.py."""
+    out = snakemake("-n", "-p", "--configfile", str(REPO / ".test" / "config.yaml"), "--directory", str(tmp_path),
+                    "--set-resources", "train_model:nodes=2", "train_model:gpu=0", "train_model:gres='gpu:4'")
+    models, judge = _train_commands(out)
+    launch = "python -m robinterp launch --nodes 2 --gpus-per-node 4 --port 29500 -- train --data "
+    assert sorted(models) == ["robust_l2", "standard"] and all(len(c) == 2 for c in models.values())
+    assert all(c.startswith(launch) for cs in models.values() for c in cs), models
+    assert len(judge) == 1 and judge[0].startswith("python -m robinterp train ")  # its own rule: one node
+    resources = [r for rule, r in _job_resources(out.stdout + out.stderr) if rule == "train_model"]
+    assert len(resources) == 4 and all("nodes=2" in r and "gres=gpu:4" in r for r in resources), resources
+
+    # A total `gpu` on several nodes is refused before anything runs, naming the per-node request.
+    bad = snakemake("-n", "--configfile", str(REPO / ".test" / "config.yaml"), "--directory", str(tmp_path),
+                    "--set-resources", "train_model:nodes=2", "train_model:gpu=2", check=False)
+    assert bad.returncode != 0 and "gres: 'gpu:2'" in bad.stdout + bad.stderr
+
+
+def test_a_method_may_train_on_several_nodes_and_its_train_settings_stay_the_same(tmp_path):
+    """`nodes` in the config (the method's, else the dataset's) and rendezvous_port: only that method's jobs
+    change command, and its --train-settings are the same JSON as on one node, so no model retrains."""
+    config = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    one = _train_commands(snakemake("-n", "-p", "--configfile", str(REPO / ".test" / "config.yaml"),
+                                    "--directory", str(tmp_path)))[0]
+    config["rendezvous_port"] = 29611
+    config["datasets"]["digits"]["methods"]["robust_l2"]["nodes"] = 3
+    (tmp_path / "nodes.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "-p", "--configfile", str(tmp_path / "nodes.yaml"), "--directory", str(tmp_path))
+    models, _ = _train_commands(out)
+    assert all(c.startswith("python -m robinterp launch --nodes 3 --gpus-per-node 0 --port 29611 -- train ")
+               for c in models["robust_l2"]), models["robust_l2"]
+    assert models["standard"] == one["standard"]
+    assert [c.split(" -- ", 1)[1] for c in models["robust_l2"]] == [c.split("python -m robinterp ", 1)[1]
+                                                                     for c in one["robust_l2"]]
+    resources = dict(_job_resources(out.stdout + out.stderr))
+    assert "nodes=" in resources["train_model"]
+
+    config["datasets"]["digits"]["methods"]["robust_l2"]["nodes"] = 0  # the schema names the key
+    (tmp_path / "nodes.yaml").write_text(yaml.safe_dump(config))
+    bad = snakemake("-n", "--configfile", str(tmp_path / "nodes.yaml"), "--directory", str(tmp_path), check=False)
+    assert bad.returncode != 0 and "nodes" in bad.stdout + bad.stderr
+
+
 def _job_resources(text):
     """(rule, resources line) of every job in a dry-run's output."""
     return [(m[1], m[2]) for m in re.finditer(r"(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)", text)]

@@ -14,6 +14,7 @@ from robinterp.attacks.settings import CurveSettings
 from robinterp.attacks.spec import AttackSpec, accuracy_metric_names
 from robinterp.base.config import from_dict
 from robinterp.base.seeds import replicate_seeds
+from robinterp.training.launch import RENDEZVOUS_PORT, gpus_per_node, launcher
 from robinterp.training.settings import method_train_section
 
 RESULTS = config["results"]
@@ -105,17 +106,29 @@ def job_gpus(wildcards):
     return 0 if config["device"] == "cpu" else 1
 
 
+def job_nodes(wildcards):
+    """Nodes of a training job: the method's `nodes`, else its dataset's, else 1.
+
+    Above 1, the SLURM plugin submits `sbatch --nodes` and the job runs torchrun on every node
+    (robinterp_launcher); a profile's set-resources overrides it for every training job.
+    """
+    dataset = DATASETS[wildcards.dataset]
+    method = dataset["methods"].get(wildcards.model) or {}
+    return method.get("nodes", dataset.get("nodes", 1))
+
+
 def robinterp_launcher(wildcards, resources):
-    """How a job starts `robinterp`: plainly, or as one DDP process per GPU when it asks for several.
+    """How a job starts `robinterp`: plainly, as one DDP process per GPU, or on several nodes.
 
     `python -m torch.distributed.run` is `torchrun`, found through the same Python as
     everything else (snakemake-executor-plugin-slurm >= 2.7.1 starts one task per job, so
-    torchrun, not SLURM, starts the per-GPU processes).
+    torchrun, not SLURM, starts the per-GPU processes). On several nodes (the nodes resource),
+    `robinterp launch` runs srun with one torchrun agent per node inside the allocation
+    (robinterp.training.launch); their GPUs are the per-node gres resource.
     """
-    gpus = int(resources.get("gpu", 0) or 0)
-    if gpus > 1:
-        return f"python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node={gpus} -m robinterp"
-    return "python -m robinterp"
+    nodes = int(resources.get("nodes", 1) or 1)
+    gpus = gpus_per_node(int(resources.get("gpu", 0) or 0), resources.get("gres"), nodes)
+    return launcher(gpus, nodes, config.get("rendezvous_port", RENDEZVOUS_PORT))
 
 
 # --- methods, their replicates and the files of each ---

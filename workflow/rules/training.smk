@@ -7,7 +7,9 @@
 # SIGUSR1 makes training write resume.pt after the current batch and exit
 # 128+signal; model.pt and history.csv are written only when training is done.
 # resume.log beside resume.pt keeps the log of every attempt (the rule's log only the last).
-# With a `gpu` resource above 1 the job runs one DDP process per GPU.
+# With a `gpu` resource above 1 the job runs one DDP process per GPU; with a `nodes`
+# resource above 1 (config: the dataset's or method's `nodes`) torchrun runs on every node
+# of the SLURM allocation, one DDP process per GPU of each (docs/multinode.md).
 
 
 rule train_model:
@@ -30,6 +32,7 @@ rule train_model:
         runtime=2880,
         mem_mb=64000,
         gpu=job_gpus,
+        nodes=job_nodes,
     params:
         model=dataset_settings("model"),
         train=train_settings,

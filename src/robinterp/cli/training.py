@@ -1,12 +1,14 @@
-"""``train`` (one model, resumable, DDP under torchrun) and ``plot-training``."""
+"""``train`` (one model, resumable, DDP under torchrun), ``launch`` (DDP on several SLURM nodes) and ``plot-training``."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
+import sys
 from pathlib import Path
 
-from robinterp.base.errors import Preempted
+from robinterp.base.errors import Preempted, RobinterpError
 from robinterp.cli.arguments import add_compute, add_outputs, device, model_settings, replicate_pairs
 
 log = logging.getLogger("robinterp")
@@ -25,6 +27,14 @@ def register(add) -> None:
     sp.add_argument("--history", required=True, type=Path, help="per-epoch CSV")
     sp.add_argument("--out", required=True, type=Path, help="final (selected) model")
     sp.add_argument("--where", default="train", help="config path of the settings, for error messages")
+
+    sp = add("launch", cmd_launch, "inside a SLURM allocation of several nodes: run a command on all of them "
+             "(srun, one torchrun agent per node, c10d rendezvous on the first node)")
+    sp.add_argument("--nodes", required=True, type=int, help="nodes of the allocation (at least 2)")
+    sp.add_argument("--gpus-per-node", required=True, type=int,
+                    help="DDP processes per node, one per GPU (0: one CPU process per node)")
+    sp.add_argument("--port", required=True, type=int, help="rendezvous port on the allocation's first node")
+    sp.add_argument("command", nargs=argparse.REMAINDER, help="-- then the robinterp command, e.g. -- train ...")
 
     sp = add("plot-training", cmd_plot_training, "training curves of several models")
     sp.add_argument("--history", nargs="+", required=True, help="MODEL=history.csv ..., once per replicate")
@@ -70,6 +80,19 @@ def _train(args, stop) -> None:
     run_training(args.data, model_settings(args.model_settings), settings,
                  seed=args.seed, device=device(args.device), threads=args.threads, checkpoint=args.checkpoint,
                  history_out=args.history, model_out=args.out, stop=stop)
+
+
+def cmd_launch(args) -> None:
+    from robinterp.training.launch import exec_multinode
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise RobinterpError("launch: no robinterp command after --")
+    if args.nodes < 2:
+        raise RobinterpError(f"launch: --nodes is {args.nodes}; one node needs no launch (the workflow runs "
+                             "torchrun --standalone or robinterp itself)")
+    # sys.executable, not `python`: the interpreter of this job, the same path on every node of a shared filesystem.
+    exec_multinode(args.nodes, args.gpus_per_node, args.port, command, sys.executable)
 
 
 def cmd_plot_training(args) -> None:

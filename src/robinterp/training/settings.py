@@ -143,8 +143,10 @@ def method_train_section(dataset: Mapping[str, Any], method: str) -> dict:
     """The train section a method's training job receives (config ``datasets.<name>``).
 
     The dataset's ``train`` section, the method's own ``train`` changes on top, then the method's ``attack`` and
-    ``objective``; ``replicates`` says how many jobs there are, not how each trains, and is left out.
+    ``objective``; ``replicates`` (how many jobs there are) and ``nodes`` (where each runs) say nothing of how
+    a model trains, and are left out.
     """
     spec = dict(dataset["methods"][method])
     spec.pop("replicates", None)
+    spec.pop("nodes", None)
     return {**dataset["train"], **spec.pop("train", {}), **spec}
