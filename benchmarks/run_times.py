@@ -1,13 +1,14 @@
 """Where a workflow run's time went: the `benchmark:` files of a results folder, summed per rule.
 
-Every heavy rule writes Snakemake's benchmark TSV (wall seconds ``s`` and CPU seconds ``cpu_time`` of
-the job, start-up included) to ``<results>/benchmarks/<rule>/<dataset>/<name>.tsv``. This prints, per
-rule, the number of jobs, their summed wall and CPU time and the longest job, and the totals; the CPU
-time is what a busy machine does not inflate (a job waiting for a core gains wall time, not CPU time).
-Rules without a ``benchmark:`` (figures, tables, the report: start-up and seconds of work) are not
-counted.
+Every heavy rule writes Snakemake's benchmark TSV to ``<results>/benchmarks/<rule>/<dataset>/<name>.tsv``; its
+``s`` is the job's wall-clock seconds, start-up included. This prints, per rule, the number of jobs, their summed
+wall-clock seconds, the rule's share and the longest job, and the totals. With one-thread jobs filling every core
+(the demo: two at a time on 2 cores), a job's wall clock is its compute; divided by the cores, the total is close to
+the run's wall clock. The TSV's ``cpu_time`` is not used: Snakemake samples it (every 0.5 s for a job's first 15 s,
+then every 30 s) and writes the last sample, so a 16–45 s job is recorded at about 15 s of CPU.
+Rules without a ``benchmark:`` (figures, tables, the report: start-up and seconds of work) are not counted.
 
-    python benchmarks/run_times.py results/demo [--cores 2]
+    python benchmarks/run_times.py results/demo
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def job_seconds(results: Path) -> dict[str, list[tuple[str, float, float]]]:
-    """``{rule: [(job, wall seconds, CPU seconds), …]}`` from ``results/benchmarks/<rule>/…/*.tsv`` (last rows)."""
-    per_rule: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+def job_seconds(results: Path) -> dict[str, list[tuple[str, float]]]:
+    """``{rule: [(job, wall seconds), …]}`` from ``results/benchmarks/<rule>/…/*.tsv`` (last rows: last attempts)."""
+    per_rule: dict[str, list[tuple[str, float]]] = defaultdict(list)
     root = results / "benchmarks"
     for tsv in sorted(root.rglob("*.tsv")):
         with open(tsv, newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         if rows:
-            rule, job = tsv.relative_to(root).parts[0], str(tsv.relative_to(root / tsv.relative_to(root).parts[0]))
-            per_rule[rule].append((job.removesuffix(".tsv"), float(rows[-1]["s"]), float(rows[-1]["cpu_time"])))
+            rule, *job = tsv.relative_to(root).with_suffix("").parts
+            per_rule[rule].append(("/".join(job), float(rows[-1]["s"])))
     return dict(per_rule)
 
 
@@ -38,15 +39,13 @@ def main() -> None:
     per_rule = job_seconds(args.results)
     if not per_rule:
         raise SystemExit(f"no benchmark files under {args.results / 'benchmarks'}: run the workflow first")
-    wall = sum(s for jobs in per_rule.values() for _, s, _ in jobs)
-    cpu = sum(c for jobs in per_rule.values() for _, _, c in jobs)
-    print(f"{'rule':24s} {'jobs':>4s} {'wall s':>8s} {'CPU s':>8s} {'CPU share':>9s}  longest (wall)")
-    for rule, jobs in sorted(per_rule.items(), key=lambda kv: -sum(c for _, _, c in kv[1])):
-        rule_cpu = sum(c for _, _, c in jobs)
-        job, longest, _ = max(jobs, key=lambda j: j[1])
-        print(f"{rule:24s} {len(jobs):4d} {sum(s for _, s, _ in jobs):8.1f} {rule_cpu:8.1f} {rule_cpu / cpu:9.1%}"
-              f"  {job} {longest:.1f} s")
-    print(f"{'total':24s} {sum(map(len, per_rule.values())):4d} {wall:8.1f} {cpu:8.1f}")
+    total = sum(s for jobs in per_rule.values() for _, s in jobs)
+    print(f"{'rule':24s} {'jobs':>4s} {'wall s':>8s} {'share':>6s}  longest")
+    for rule, jobs in sorted(per_rule.items(), key=lambda kv: -sum(s for _, s in kv[1])):
+        rule_seconds = sum(s for _, s in jobs)
+        job, longest = max(jobs, key=lambda j: j[1])
+        print(f"{rule:24s} {len(jobs):4d} {rule_seconds:8.1f} {rule_seconds / total:6.1%}  {job} {longest:.1f} s")
+    print(f"{'total':24s} {sum(map(len, per_rule.values())):4d} {total:8.1f}")
 
 
 if __name__ == "__main__":

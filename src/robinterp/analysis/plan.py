@@ -6,8 +6,9 @@ replicates and figure methods of ``workflow/rules/common.smk``), each with the :
 of :mod:`robinterp.analysis.cost`; :func:`job_seconds` prices a job with :class:`Throughputs` (the probe's
 numbers on the user's hardware, :mod:`robinterp.analysis.probe`, or the table shipped with the package);
 :func:`summarise` sums per rule; :func:`compare` sets the estimate beside the ``benchmark:`` files of a
-finished run (``<results>/benchmarks/<rule>/…tsv``, whose ``s`` is the job's wall-clock seconds and
-``cpu_time`` its CPU seconds). The train sections come from
+finished run (``<results>/benchmarks/<rule>/…tsv``, whose ``s`` is the job's wall-clock seconds; their
+``cpu_time`` is not used: Snakemake samples it, every 0.5 s for a job's first 15 s and every 30 s after, and writes
+the last sample, so a job of 16–45 s is recorded at its first 15 s of CPU). The train sections come from
 :func:`robinterp.training.settings.method_train_section`, as the workflow's; that module imports torch.
 """
 
@@ -392,9 +393,10 @@ def plan_line(config: Mapping, probe: str | Path | None = None) -> str:
 # --- the measurement of a finished run -------------------------------------------------------------------------------
 
 
-def read_benchmarks(results: str | Path) -> dict[str, dict[str, float]]:
-    """``<results>/benchmarks/**.tsv`` (Snakemake's ``benchmark:`` files) → path under it → ``s`` and ``cpu_time``
-    (of its last line: the last attempt)."""
+def read_benchmarks(results: str | Path) -> dict[str, float]:
+    """``<results>/benchmarks/**.tsv`` (Snakemake's ``benchmark:`` files) → path under it → ``s``, the job's wall-clock
+    seconds (of its last line: the last attempt). Their ``cpu_time`` is Snakemake's last sample of the job's CPU time
+    (module docstring), short of the truth for any job longer than 15 s, so it is not read."""
     root = Path(results) / "benchmarks"
     out = {}
     for path in sorted(root.rglob("*.tsv")):
@@ -402,15 +404,8 @@ def read_benchmarks(results: str | Path) -> dict[str, dict[str, float]]:
             rows = list(csv.DictReader(f, delimiter="\t"))
         if rows:
             row = rows[-1]
-            out[path.relative_to(root).as_posix()] = {"s": float(row["s"]), "cpu_time": _number(row.get("cpu_time"))}
+            out[path.relative_to(root).as_posix()] = float(row["s"])
     return out
-
-
-def _number(text: str | None) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def benchmark_key(path: str, seeds: Mapping[tuple[str, str], int]) -> str:
@@ -428,16 +423,11 @@ class Comparison:
     jobs: int
     estimate: float
     measured: float
-    cpu_time: float
 
     @property
     def error(self) -> float:
         """(estimate − measured) / measured: the relative error of the estimate against the wall-clock time."""
         return (self.estimate - self.measured) / self.measured if self.measured else float("nan")
-
-    @property
-    def cpu_error(self) -> float:
-        return (self.estimate - self.cpu_time) / self.cpu_time if self.cpu_time else float("nan")
 
 
 def compare(config: Mapping, jobs: list[PlannedJob], throughputs: Throughputs,
@@ -456,11 +446,10 @@ def compare(config: Mapping, jobs: list[PlannedJob], throughputs: Throughputs,
         if job is None:
             unmatched.append(path)
             continue
-        row = rows.setdefault(job.rule, Comparison(job.rule, 0, 0.0, 0.0, 0.0))
+        row = rows.setdefault(job.rule, Comparison(job.rule, 0, 0.0, 0.0))
         row.jobs += 1
         row.estimate += job_seconds(job, throughputs)[0]
-        row.measured += measured["s"]
-        row.cpu_time += measured["cpu_time"]
+        row.measured += measured
     return sorted(rows.values(), key=lambda r: -r.measured), unmatched
 
 
@@ -507,18 +496,16 @@ def format_plan(config: Mapping, jobs: list[PlannedJob], throughputs: Throughput
 
 
 def format_comparison(rows: list[Comparison], unmatched: list[str], results: str | Path) -> str:
-    """The estimate against the measurement of each rule (wall clock ``s``, and ``cpu_time``)."""
-    lines = [f"estimate against the benchmark files of {results} (s: wall clock; cpu_time: CPU seconds of the job)",
-             f"{'rule':<26}{'jobs':>5}{'estimate':>10}{'measured s':>12}{'error':>8}{'cpu_time':>10}{'error':>8}"]
+    """The estimate against the measured wall-clock seconds of each rule's jobs."""
+    lines = [f"estimate against the benchmark files of {results} (measured: the jobs' wall-clock s)",
+             f"{'rule':<26}{'jobs':>5}{'estimate':>10}{'measured':>10}{'error':>8}"]
     for r in rows:
-        lines.append(f"{r.rule:<26}{r.jobs:>5}{duration(r.estimate):>10}{duration(r.measured):>12}"
-                     f"{100 * r.error:>+7.0f}%{duration(r.cpu_time):>10}{100 * r.cpu_error:>+7.0f}%")
-    estimate, measured, cpu = (sum(r.estimate for r in rows), sum(r.measured for r in rows),
-                               sum(r.cpu_time for r in rows))
+        lines.append(f"{r.rule:<26}{r.jobs:>5}{duration(r.estimate):>10}{duration(r.measured):>10}"
+                     f"{100 * r.error:>+7.0f}%")
+    estimate, measured = sum(r.estimate for r in rows), sum(r.measured for r in rows)
     if measured:
-        lines.append(f"{'total':<26}{sum(r.jobs for r in rows):>5}{duration(estimate):>10}{duration(measured):>12}"
-                     f"{100 * (estimate - measured) / measured:>+7.0f}%{duration(cpu):>10}"
-                     f"{100 * (estimate - cpu) / cpu if cpu else float('nan'):>+7.0f}%")
+        lines.append(f"{'total':<26}{sum(r.jobs for r in rows):>5}{duration(estimate):>10}{duration(measured):>10}"
+                     f"{100 * (estimate - measured) / measured:>+7.0f}%")
     lines += [f"no planned job for {path}" for path in unmatched]
     return "\n".join(lines)
 

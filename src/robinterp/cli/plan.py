@@ -19,9 +19,8 @@ def register(add) -> None:
                          "table shipped with the package)")
     sp.add_argument("--compare", type=Path, default=None, metavar="RESULTS",
                     help="a finished run's results folder: per rule the estimate against its benchmark files "
-                         "(<RESULTS>/benchmarks/<rule>/...tsv): their wall-clock s and their cpu_time, and the error "
-                         "(estimate - measured) / measured of each; on a CPU shared by several jobs compare with "
-                         "cpu_time (the probe's clock), the wall clock counts the waiting")
+                         "(<RESULTS>/benchmarks/<rule>/...tsv): their wall-clock s, and the error "
+                         "(estimate - measured) / measured of each")
     sp.add_argument("--jobs", action="store_true", help="also list every job's estimate")
 
     sp = add("probe", cmd_probe, "time each pass of each model on this machine (under a minute) for `plan`")
