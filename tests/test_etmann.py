@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from robinterp.attribution.metrics import alignment
 from robinterp.data.store import Split
-from robinterp.analysis.etmann import boundary_distance, linearised_robustness, per_image_analysis, summary
+from robinterp.analysis.etmann import boundary_distance, linearised_robustness, per_image_analysis
+from robinterp.analysis.etmann_summary import summary
 from robinterp.analysis.figures import plot_alignment_vs_robustness, plot_per_image_scatter
 from robinterp.models.architectures import Classifier
 from tinymodels import one_thread

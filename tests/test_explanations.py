@@ -6,7 +6,8 @@ import pytest
 from robinterp.base.errors import DataError
 import torch
 
-from robinterp.attribution.job import metric_names, summarise_metrics
+from robinterp.attribution.job import summarise_metrics
+from robinterp.attribution.maps import metric_names
 from robinterp.base.tables import sample_std
 from robinterp.attribution.selection import select_images
 

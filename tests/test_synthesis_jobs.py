@@ -17,7 +17,8 @@ from robinterp.synthesis.fid import fid_from_features
 from robinterp.models.architectures import build_model
 from robinterp.base.config import from_dict
 from robinterp.synthesis.settings import SynthesisSettings
-from robinterp.synthesis.job import make_seeds, run_generation, run_inversion, run_visualisation, synthesis_metrics, table_metrics
+from robinterp.synthesis.columns import table_metrics
+from robinterp.synthesis.job import make_seeds, run_generation, run_inversion, run_visualisation, synthesis_metrics
 
 STEP = {"norm": "l2", "eps": None, "step_size": 0.1, "steps": 3}  # unconstrained, as the paper's ε = 1000
 SETTINGS = {

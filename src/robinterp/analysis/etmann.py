@@ -13,7 +13,8 @@ maps better aligned with the image. Per image x with predicted class i:
   (:func:`boundary_distance`: bisection over ε of our PGD-L2; Etmann et al. used the
   gradient attack, DeepFool and Carlini–Wagner).
 
-:func:`per_image_analysis` computes all three on a split, :func:`summary` reduces them
+:func:`per_image_analysis` computes all three on a split,
+:func:`robinterp.analysis.etmann_summary.summary` reduces them
 to the medians of their Figs. 2–3 (median α against median robustness, one point per
 model, the gradient-norm-regularised models at increasing λ joined by a line), and the
 figure functions draw Figs. 2–3 (:func:`plot_alignment_vs_robustness`) and Figs. 4–5
@@ -24,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from robinterp.analysis.etmann_summary import ANALYSIS_KEYS
 from robinterp.attacks.pgd import pgd_attack
 from robinterp.attacks.spec import check_reach
 from robinterp.attacks.threats import L2Threat
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 
 # Guards the division by a zero gradient difference.
 _TINY = 1e-12
-ANALYSIS_KEYS = ("alignment", "linearised_robustness", "boundary_distance", "correct")
-SUMMARY_KEYS = ("median_alignment", "median_linearised_robustness", "median_boundary_distance")
 
 
 def linearised_robustness(model: nn.Module, x: torch.Tensor, amp: bool = False, *,
@@ -229,42 +228,3 @@ def per_image_analysis(model: nn.Module, split: Split, indices: np.ndarray | Non
              len(indices), float(np.median(result["alignment"])), float(np.median(result["linearised_robustness"])),
              int(np.isinf(result["boundary_distance"]).sum()), eps_max)
     return result
-
-
-def check_analysis(analysis: Mapping[str, np.ndarray], name: str) -> int:
-    missing = [key for key in ANALYSIS_KEYS if key not in analysis]
-    if missing:
-        raise ValueError(f"{name}: missing {missing}; expected the keys of per_image_analysis {list(ANALYSIS_KEYS)}")
-    lengths = {key: len(np.asarray(analysis[key])) for key in ANALYSIS_KEYS}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"{name}: arrays of different lengths {lengths}")
-    return next(iter(lengths.values()))
-
-
-def summary(analysis: Mapping[str, np.ndarray], correct_only: bool = True) -> dict[str, float]:
-    """The numbers behind Etmann et al.'s Figs. 2–3: medians (and means) over images.
-
-    Args:
-        analysis: the output of :func:`per_image_analysis`.
-        correct_only: summarise only the correctly classified images (the boundary
-            distance of the others is 0 by convention, which would drag the medians
-            towards 0); ``False``: all images.
-
-    Returns:
-        ``median_``/``mean_`` of ``alignment``, ``linearised_robustness`` and
-        ``boundary_distance`` (the mean of the boundary distance is over the finite
-        values, ``n_not_flipped`` counts the +inf ones; the median counts them, as
-        +inf), plus ``n`` (images summarised) and ``accuracy`` (%, over all images). NaN
-        where no image is left.
-    """
-    n_all = check_analysis(analysis, "analysis")
-    correct = np.asarray(analysis["correct"], dtype=bool)
-    keep = correct if correct_only else np.ones(n_all, dtype=bool)
-    out: dict[str, float] = {"n": int(keep.sum()), "accuracy": 100.0 * float(correct.mean()) if n_all else math.nan}
-    for key in ANALYSIS_KEYS[:3]:
-        values = np.asarray(analysis[key], dtype=np.float64)[keep]
-        finite = values[np.isfinite(values)]
-        out[f"median_{key}"] = float(np.median(values)) if values.size else math.nan
-        out[f"mean_{key}"] = float(finite.mean()) if finite.size else math.nan
-    out["n_not_flipped"] = int(np.isinf(np.asarray(analysis["boundary_distance"], dtype=np.float64)[keep]).sum())
-    return out

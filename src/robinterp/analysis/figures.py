@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robinterp.analysis.etmann import SUMMARY_KEYS, check_analysis
+from robinterp.analysis.etmann_summary import SUMMARY_KEYS, check_analysis
 from robinterp.analysis.matrix import ATTRIBUTION_COLUMNS, ETMANN_COLUMNS, HIGHER_IS_BETTER, SYNTHESIS_COLUMNS
 from robinterp.base.tables import ReplicateSummary, summarise_replicates
 from robinterp.base.plotting import new_figure, save_figure

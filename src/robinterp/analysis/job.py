@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import torch
-import torch.nn as nn
-
-from robinterp.analysis.etmann import per_image_analysis, summary
+from robinterp.analysis.etmann_summary import summary
 from robinterp.analysis.figures import plot_methods_matrix
 from robinterp.analysis.matrix import matrix_metrics, matrix_rows, summarise_methods
 from robinterp.analysis.settings import EtmannSettings
@@ -18,6 +15,10 @@ from robinterp.base.io import read_json, save_arrays, write_json
 from robinterp.base.tables import write_table
 from robinterp.data.store import Split
 from robinterp.data.subsets import stratified_order, subset_record
+
+if TYPE_CHECKING:  # torch is imported by etmann() only: the methods-matrix job starts without it
+    import torch
+    import torch.nn as nn
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.de
         out_summary: JSON of :func:`robinterp.analysis.etmann.summary` plus ``"images"``, the record of
             the analysed images (:func:`robinterp.data.subsets.subset_record`).
     """
+    from robinterp.analysis.etmann import per_image_analysis
+
     order = stratified_order(test.labels, s.seed)
     indices = order[:min(len(test), s.n_images)]
     analysis = per_image_analysis(model, test, indices, batch_size=s.batch_size, device=device, eps_max=s.eps_max,

@@ -13,18 +13,16 @@ the metrics in :mod:`robinterp.attribution.metrics`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from robinterp.attribution.maps import METRICS
 from robinterp.attribution.methods import expected_gradients_shap, integrated_gradients
 from robinterp.attribution.metrics import alignment, deletion_auc, explanation_robustness, gini
 from robinterp.attribution.settings import AttributionSettings
-from robinterp.base.errors import RobinterpError
-from robinterp.base.io import load_arrays, save_arrays
 from robinterp.base.seeds import stream_seed
 from robinterp.base.tables import sample_std
 from robinterp.data.batches import index_batches, load_batch
@@ -33,8 +31,6 @@ from robinterp.models.running import predicted_class
 
 log = logging.getLogger(__name__)
 
-METRICS = ["alignment", "ig_gini", "shap_gini", "ig_deletion_auc", "ig_topk_intersection_adv",
-           "ig_topk_intersection_noise"]
 
 
 def _ig_kwargs(s: AttributionSettings, generator: torch.Generator) -> dict:
@@ -103,39 +99,3 @@ def summarise_metrics(values: Mapping[str, list[torch.Tensor]]) -> dict[str, flo
         out[f"{name}_mean"] = float(v.mean())
         out[f"{name}_std"] = sample_std(v)
     return out
-
-
-def metric_names() -> list[str]:
-    """Table 7's metrics, in table order."""
-    return [f"{m}_{stat}" for m in METRICS for stat in ("mean", "std")]
-
-
-# --- files ----------------------------------------------------------------------------------------------------------
-
-def write_maps(out: str | Path, arrays: Mapping[str, np.ndarray], class_names) -> None:
-    """Store the figures' maps of one model (the output of :func:`explain_figures`) with the class names."""
-    save_arrays(out, {**arrays, "class_names": np.asarray(class_names)})
-
-
-def load_maps(paths: Mapping[str, str | Path]) -> tuple[dict, dict]:
-    """Model → stored maps, for the figures: ``(images, labels, class names, indices; per-model maps)``.
-
-    Args:
-        paths: model → file written by :func:`write_maps`, in the figures' order.
-
-    Returns:
-        ``(common, models)``: the images, labels, class names and test indices (from the first file), and per
-        model its ``ig``, ``shap`` and ``predictions``.
-
-    Raises:
-        RobinterpError: the files explain different images.
-    """
-    models, common, first = {}, None, None
-    for model, path in paths.items():
-        arrays = load_arrays(path)
-        if common is None:
-            common, first = {k: arrays[k] for k in ("indices", "images", "labels", "class_names")}, path
-        elif not np.array_equal(common["indices"], arrays["indices"]):
-            raise RobinterpError(f"{path} explains other images than {first}; re-run the attribute jobs")
-        models[model] = {k: arrays[k] for k in ("ig", "shap", "predictions")}
-    return common, models

@@ -67,7 +67,7 @@ def cmd_etmann(args) -> None:
 
 
 def cmd_plot_etmann(args) -> None:
-    from robinterp.analysis.etmann import summary
+    from robinterp.analysis.etmann_summary import summary
     from robinterp.analysis.figures import plot_alignment_vs_robustness, plot_per_image_scatter
     from robinterp.base.io import load_arrays
 

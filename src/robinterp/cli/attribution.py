@@ -70,7 +70,8 @@ def cmd_select_attribution_images(args) -> None:
 
 
 def cmd_attribute(args) -> None:
-    from robinterp.attribution.job import attribution_metrics, explain_figures, write_maps
+    from robinterp.attribution.job import attribution_metrics, explain_figures
+    from robinterp.attribution.maps import write_maps
     from robinterp.base.io import read_json, write_json
 
     if not (args.out_arrays or args.out_metrics):
@@ -89,7 +90,7 @@ def cmd_attribute(args) -> None:
 
 def cmd_plot_attributions(args) -> None:
     from robinterp.attribution.figures import plot_attribution_samples
-    from robinterp.attribution.job import load_maps
+    from robinterp.attribution.maps import load_maps
 
     common, models = load_maps(pairs(args.arrays, "--arrays"))
     plot_attribution_samples(common["images"], common["labels"], list(common["class_names"]), models,
@@ -98,7 +99,7 @@ def cmd_plot_attributions(args) -> None:
 
 def cmd_plot_attribution_grid(args) -> None:
     from robinterp.attribution.figures import plot_attribution_grid
-    from robinterp.attribution.job import load_maps
+    from robinterp.attribution.maps import load_maps
 
     common, models = load_maps(pairs(args.arrays, "--arrays"))
     plot_attribution_grid(common["images"], common["labels"], list(common["class_names"]), models, args.method,
@@ -106,7 +107,7 @@ def cmd_plot_attribution_grid(args) -> None:
 
 
 def cmd_attribution_table(args) -> None:
-    from robinterp.attribution.job import metric_names
+    from robinterp.attribution.maps import metric_names
     from robinterp.base.tables import write_metrics_table
 
     write_metrics_table(replicate_pairs(args.metrics, "--metrics"), None, ["clean_accuracy", *metric_names()], args.out)

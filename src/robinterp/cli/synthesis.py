@@ -195,7 +195,7 @@ def cmd_synthesis_metrics(args) -> None:
 def cmd_synthesis_table(args) -> None:
     from robinterp.base.io import read_json
     from robinterp.base.tables import long_rows, write_table
-    from robinterp.synthesis.job import table_metrics
+    from robinterp.synthesis.columns import table_metrics
 
     fid_metrics, distance_metrics = table_metrics(args.features, judge=args.features == "judge")
     metrics = read_json(args.metrics)
@@ -237,7 +237,7 @@ def cmd_plot_generation(args) -> None:
 
 def cmd_plot_inversions(args) -> None:
     from robinterp.synthesis.figures import plot_inversions
-    from robinterp.synthesis.job import SOURCES
+    from robinterp.synthesis.columns import SOURCES
 
     s = _settings(args)
     models = _stored(args.inversions, "--inversions")

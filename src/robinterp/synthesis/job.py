@@ -22,6 +22,7 @@ from robinterp.data.batches import load_batch, to_device_batch, to_stored_images
 from robinterp.data.store import Split
 from robinterp.models.architectures import Classifier
 from robinterp.synthesis.ascent import noise_images, representations
+from robinterp.synthesis.columns import SOURCES, metric_names
 from robinterp.synthesis.features import FeatureExtractor, extract_features
 from robinterp.synthesis.fid import fid_from_features
 from robinterp.synthesis.generation import generate_classes
@@ -31,9 +32,6 @@ from robinterp.synthesis.settings import SynthesisSettings
 from robinterp.synthesis.visualisation import extreme_activations, visualise_features
 
 log = logging.getLogger(__name__)
-
-SOURCES = ("inv1", "inv2")  # another class's test image; noise
-
 
 def _generator(s: SynthesisSettings, stream: str) -> torch.Generator:
     """A CPU generator of the settings' seed for one purpose (:data:`robinterp.base.seeds.STREAMS`)."""
@@ -136,11 +134,6 @@ def run_visualisation(model: Classifier, test: Split, s: SynthesisSettings) -> d
     return out
 
 
-def _metric_names(features: str) -> tuple[str, str]:
-    """Names of the FID and distance metrics of an extractor: the paper's for Inception, ``*_judge`` otherwise."""
-    return ("fid", "inception192_l2") if features == "inception" else ("fid_judge", "judge_l2")
-
-
 def real_data_sample(train: Split, n: int, s: SynthesisSettings) -> np.ndarray:
     """Indices of ``n`` training images (the "real data" row: FID of train vs test images)."""
     if n > len(train):
@@ -170,7 +163,7 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split,
         has no replicates). A distance's ``_std`` is the sample standard deviation over the inversions
         (:func:`robinterp.base.tables.sample_std`, n − 1).
     """
-    fid_name, distance_name = _metric_names(extractor.name)
+    fid_name, distance_name = metric_names(extractor.name)
 
     def features(images: np.ndarray) -> dict[str, np.ndarray]:
         return extract_features(extractor, images, batch_size=s.feature_batch_size, device=device)
@@ -215,11 +208,3 @@ def synthesis_metrics(extractor: FeatureExtractor, test: Split, train: Split,
     out["real_data"] = [real_data]
     log.info("real_data: %s", real_data)
     return out
-
-
-def table_metrics(features: str, judge: bool) -> tuple[list[str], list[str]]:
-    """Metric columns of the FID table and of the inversion-distance table, in order."""
-    fid_name, distance_name = _metric_names(features)
-    fid_table = [fid_name] + (["judge_accuracy"] if judge else [])
-    distance_table = [f"{distance_name}_{s}{suffix}" for s in SOURCES for suffix in ("", "_std")]
-    return fid_table, distance_table + [f"pixel_l2_{s}" for s in SOURCES]
