@@ -48,6 +48,10 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    log_cost_plan()
+
+
 rule all:
     default_target: True
     input:

@@ -167,6 +167,17 @@ def test_an_imported_method_is_imported_once_not_trained():
     assert {w.model.arch for j in jobs for w in j.work} == {"convnet_small"}
 
 
+def test_the_start_line_is_the_plans_total():
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["results"] = "/nonexistent"  # no probe there: the shipped table
+    jobs = plan.plan_jobs(config)
+    text = plan.format_plan(config, jobs, plan.shipped_throughputs("cpu"), title="demo")
+    hours, n = re.search(r"^total: ([\d.]+) CPU-hours for (\d+) jobs", text, re.M).groups()
+    line = plan.plan_line(config)
+    assert line.startswith(f"plan: ~{hours} CPU-hours for the config's {n} jobs")
+    assert plan.shipped_throughputs("cpu").source in line
+
+
 # --- the comparison with a finished run ---
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"

@@ -97,6 +97,9 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     elapsed = time.monotonic() - started
     text = out.read_text()
 
+    # Before the first submission, the cost plan's line (workflow/rules/common.smk: log_cost_plan).
+    assert re.search(r"plan: ~[\d.]+ CPU-hours for the config's \d+ jobs", text), text[:3000]
+
     # Every job went through sbatch: one SLURM job id per job, the preempted training twice; every method
     # trained twice (two replicates), and every per-model analysis but the figures' run on both.
     submitted = [(m[1], m[2], m[3]) for m in SUBMITTED.finditer(text)]

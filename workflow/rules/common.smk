@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 from robinterp.analysis.settings import EtmannSettings
@@ -650,3 +651,16 @@ def report_figures():
 
 def all_outputs():
     return sorted(set(report_tables() + report_figures())) + [REPORT_HTML]
+
+
+def log_cost_plan():
+    """On a cluster executor, before the first job is submitted: the estimated compute of the whole
+    config in one line (`python -m robinterp plan CONFIG` gives it per rule)."""
+    if workflow.local_exec or workflow.remote_exec:
+        return
+    from robinterp.analysis.plan import plan_line
+
+    try:
+        logger.info(plan_line(config))
+    except Exception as exc:  # an estimate must not stop the run it estimates; it says why it is missing
+        logger.warning(f"plan: no estimate ({type(exc).__name__}: {exc})")

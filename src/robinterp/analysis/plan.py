@@ -380,14 +380,19 @@ def summarise(jobs: list[PlannedJob], throughputs: Throughputs, gpu_device: bool
 
 
 def plan_line(config: Mapping, probe: str | Path | None = None) -> str:
-    """One line for the workflow's start: ``plan: ~N GPU-hours for M jobs (...)``."""
+    """One line for the workflow's start on a cluster: ``plan: ~N GPU-hours … for the config's M jobs (…)``.
+
+    The estimate is of every job of the config, finished ones included (``plan`` per rule, ``plan --compare``
+    against a run).
+    """
     throughputs = throughputs_for(config, probe)
     jobs = plan_jobs(config)
     totals, _ = summarise(jobs, throughputs, device_kind(config) == "cuda")
     gpu = sum(t.seconds for t in totals if t.gpu) / 3600
     cpu = sum(t.seconds for t in totals if not t.gpu) / 3600
     hours = f"~{gpu:.3g} GPU-hours and {cpu:.2g} CPU-hours" if gpu else f"~{cpu:.3g} CPU-hours"
-    return f"plan: {hours} for {len(jobs)} jobs (robinterp plan for details)"
+    return (f"plan: {hours} for the config's {len(jobs)} jobs, finished ones included ({throughputs.source}; "
+            "python -m robinterp plan CONFIG: per rule)")
 
 
 # --- the measurement of a finished run -------------------------------------------------------------------------------
