@@ -5,7 +5,8 @@ Every heavy rule writes Snakemake's benchmark TSV to ``<results>/benchmarks/<rul
 wall-clock seconds, the rule's share and the longest job, and the totals. With one-thread jobs filling every core
 (the demo: two at a time on 2 cores), a job's wall clock is its compute; divided by the cores, the total is close to
 the run's wall clock. The TSV's ``cpu_time`` is not used: Snakemake samples it (every 0.5 s for a job's first 15 s,
-then every 30 s) and writes the last sample, so a 16–45 s job is recorded at about 15 s of CPU.
+then every 30 s) and writes the last sample, so a 16–45 s job is recorded at about 15 s of CPU. The files are read by
+:func:`robinterp.analysis.plan.read_benchmarks`, as ``plan --compare`` reads them.
 Rules without a ``benchmark:`` (figures, tables, the report: start-up and seconds of work) are not counted.
 
     python benchmarks/run_times.py results/demo
@@ -14,21 +15,18 @@ Rules without a ``benchmark:`` (figures, tables, the report: start-up and second
 from __future__ import annotations
 
 import argparse
-import csv
 from collections import defaultdict
 from pathlib import Path
+
+from robinterp.analysis.plan import read_benchmarks
 
 
 def job_seconds(results: Path) -> dict[str, list[tuple[str, float]]]:
     """``{rule: [(job, wall seconds), …]}`` from ``results/benchmarks/<rule>/…/*.tsv`` (last rows: last attempts)."""
     per_rule: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    root = results / "benchmarks"
-    for tsv in sorted(root.rglob("*.tsv")):
-        with open(tsv, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        if rows:
-            rule, *job = tsv.relative_to(root).with_suffix("").parts
-            per_rule[rule].append(("/".join(job), float(rows[-1]["s"])))
+    for path, seconds in read_benchmarks(results).items():
+        rule, job = path.removesuffix(".tsv").split("/", 1)
+        per_rule[rule].append((job, seconds))
     return dict(per_rule)
 
 

@@ -49,7 +49,7 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Sequence[Mapping[str, f
         for s in replicates:
             missing = [key for key in SUMMARY_KEYS if key not in s]
             if missing:
-                raise ValueError(f"summaries[{name!r}]: missing {missing}; pass the output of etmann.summary")
+                raise ValueError(f"summaries[{name!r}]: missing {missing}; pass the output of etmann_summary.summary")
     order = list(gradnorm_order or [])
     unknown = [name for name in order if name not in summaries]
     if unknown:

@@ -38,7 +38,7 @@ def etmann(model: nn.Module, test: Split, s: EtmannSettings, *, device: torch.de
         device: where to compute.
         out_arrays: ``.npz`` of :func:`robinterp.analysis.etmann.per_image_analysis`'s arrays plus
             ``index``, the test-split index of each row.
-        out_summary: JSON of :func:`robinterp.analysis.etmann.summary` plus ``"images"``, the record of
+        out_summary: JSON of :func:`robinterp.analysis.etmann_summary.summary` plus ``"images"``, the record of
             the analysed images (:func:`robinterp.data.subsets.subset_record`).
     """
     from robinterp.analysis.etmann import per_image_analysis

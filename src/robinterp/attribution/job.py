@@ -32,7 +32,6 @@ from robinterp.models.running import predicted_class
 log = logging.getLogger(__name__)
 
 
-
 def _ig_kwargs(s: AttributionSettings, generator: torch.Generator) -> dict:
     return {"n_points": s.ig.n_points, "baseline": s.ig.baseline, "n_baselines": s.ig.n_baselines,
             "generator": generator, "internal_batch_size": s.ig.internal_batch_size}

@@ -33,6 +33,7 @@ from robinterp.synthesis.visualisation import extreme_activations, visualise_fea
 
 log = logging.getLogger(__name__)
 
+
 def _generator(s: SynthesisSettings, stream: str) -> torch.Generator:
     """A CPU generator of the settings' seed for one purpose (:data:`robinterp.base.seeds.STREAMS`)."""
     return torch.Generator().manual_seed(stream_seed(s.seed, stream))
