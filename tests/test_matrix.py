@@ -96,6 +96,20 @@ def test_figures_are_written(tmp_path):
         plot_robustness_curves({"standard": [{}]}, "digits", [tmp_path / "x.png"])
 
 
+def test_every_method_of_eleven_gets_its_own_line_colour(tmp_path, monkeypatch):
+    # matplotlib's colour cycle repeats after ten lines: the demo's eleventh method took the first one's blue.
+    from matplotlib.colors import to_rgba
+
+    import robinterp.analysis.figures as figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, paths: drawn.append(fig))
+    curves = {f"m{i}": [{"fgsm": [{"eps": 0.0, "accuracy": 90.0 - i}, {"eps": 0.1, "accuracy": 50.0 - i}]}]
+              for i in range(11)}
+    plot_robustness_curves(curves, "digits", [tmp_path / "c.png"])
+    assert len({to_rgba(line.get_color()) for line in drawn[0].axes[0].get_lines()}) == 11
+
+
 def test_a_robustness_curve_over_replicates_is_their_mean_and_sample_std_per_eps():
     eps, points = mean_curve([[{"eps": 0.0, "accuracy": 96.0}, {"eps": 0.1, "accuracy": 80.0}],
                               [{"eps": 0.0, "accuracy": 94.0}, {"eps": 0.1, "accuracy": 70.0}]])

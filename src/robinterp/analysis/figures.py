@@ -86,10 +86,14 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Sequence[Mapping[str, f
 
 
 def _colours(n: int) -> list:
+    """``n`` distinct colours: tab10's up to 10 (matplotlib's cycle, which repeats after 10), tab20's up to 20,
+    then evenly spaced along viridis."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if n <= 10 else "viridis"]
-    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+    if n <= 20:
+        cmap = colormaps["tab10" if n <= 10 else "tab20"]
+        return [cmap(i) for i in range(n)]
+    return [colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
 def plot_per_image_scatter(analyses: Mapping[str, Mapping[str, np.ndarray]], out_paths: Sequence[str | Path],
@@ -228,6 +232,7 @@ def plot_robustness_curves(curves: Mapping[str, Sequence[Mapping[str, Sequence[M
     replicated = any(len(replicates) > 1 for replicates in curves.values())
     fig = new_figure(4.0 * len(attacks), 3.4)
     axes = fig.subplots(1, len(attacks), squeeze=False)[0]
+    colours = dict(zip(curves, _colours(len(curves))))
     for ax, attack in zip(axes, attacks):
         for model, replicates in curves.items():
             measured = [per_method[attack] for per_method in replicates if per_method.get(attack)]
@@ -235,11 +240,11 @@ def plot_robustness_curves(curves: Mapping[str, Sequence[Mapping[str, Sequence[M
                 continue
             eps, points = mean_curve(measured)
             mean = np.array([p.value for p in points])
-            line, = ax.plot(eps, mean, marker="o", markersize=3,
-                            label=f"{model} (n={len(measured)})" if replicated else model)
+            ax.plot(eps, mean, marker="o", markersize=3, color=colours[model],
+                    label=f"{model} (n={len(measured)})" if replicated else model)
             if len(measured) > 1:
                 std = np.array([p.std for p in points], dtype=np.float64)
-                ax.fill_between(eps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+                ax.fill_between(eps, mean - std, mean + std, color=colours[model], alpha=0.2, linewidth=0)
         ax.set_title(attack, fontsize=9)
         ax.set_xlabel("ε")
         ax.set_ylabel("accuracy (%)" + (", mean ± std over replicates" if replicated else ""))
