@@ -287,6 +287,25 @@ def test_augmentation_replays_with_the_same_generator_seed():
     assert not torch.equal(aug(x, _generator(5)), aug(x, _generator(6)))
 
 
+def _devices():
+    return [CPU] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", _devices(), ids=str)
+def test_the_epoch_shuffle_is_one_randperm_of_the_epoch_generator_on_its_device(device):
+    """The shuffle draws ``randperm`` from the epoch generator where it lives (the training device): on the CPU the
+    order every checkpoint and resume rests on; on CUDA a CUDA generator, which a CPU ``randperm`` refuses (the
+    first GPU run of the loop stopped there)."""
+    indices = np.arange(100, 203)
+    generator = loop_module.epoch_generator(3, 1, device)
+    batches = list(index_batches(indices, 16, generator))
+    expected = indices[torch.randperm(len(indices), generator=loop_module.epoch_generator(3, 1, device),
+                                      device=device).cpu().numpy()]
+    assert [len(b) for b in batches] == [16] * 6 + [7]
+    assert all(np.array_equal(b, np.sort(expected[16 * i:16 * (i + 1)])) for i, b in enumerate(batches))
+    assert np.array_equal(np.sort(np.concatenate(batches)), indices)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # ε warm-up
 

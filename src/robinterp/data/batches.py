@@ -44,9 +44,11 @@ def to_stored_images(x: torch.Tensor) -> np.ndarray:
 
 def index_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator | None = None,
                   drop_last: bool = False) -> Iterator[np.ndarray]:
-    """Yield batches of ``indices``; shuffled by ``generator`` when one is given."""
+    """Yield batches of ``indices``; shuffled by ``generator`` when one is given (on its own device: the
+    training loop's epoch generator lives on the training device, and a CUDA generator draws on CUDA only)."""
     if generator is not None:
-        indices = indices[torch.randperm(len(indices), generator=generator).numpy()]
+        order = torch.randperm(len(indices), generator=generator, device=generator.device)
+        indices = indices[order.cpu().numpy()]
     stop = len(indices) - (len(indices) % batch_size if drop_last else 0)
     for start in range(0, stop, batch_size):
         yield np.sort(indices[start:start + batch_size])  # sorted reads are kinder to memory-mapped files
