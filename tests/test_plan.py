@@ -178,6 +178,20 @@ def test_the_start_line_is_the_plans_total():
     assert plan.shipped_throughputs("cpu").source in line
 
 
+
+def test_the_paper_config_plans_in_gpu_hours_from_the_shipped_gpu_table():
+    """``plan config.yaml`` with no probe of one's own: every model the paper config runs has measured GPU
+    numbers in the shipped table (no stand-in from another input size), and the total is in GPU-hours."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["results"] = "/nonexistent"
+    gpu = plan.shipped_throughputs("cuda")
+    assert gpu.kind == "cuda" and "H200" in gpu.device
+    jobs = plan.plan_jobs(config)
+    keys = {w.model for j in jobs for w in j.work}
+    assert keys and all(gpu.costs(key)[1] is None for key in keys if not key.amp)
+    assert re.search(r"^total: [\d.]+ GPU-hours", plan.format_plan(config, jobs, gpu, title="paper"), re.M)
+    assert plan.plan_line(config).startswith("plan: ~") and gpu.source in plan.plan_line(config)
+
 # --- the comparison with a finished run ---
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
