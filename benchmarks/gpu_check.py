@@ -13,7 +13,10 @@ Run through ``benchmarks/gpu_check.sh`` (or ``python benchmarks/gpu_check.py``).
    same weights and inputs: logits, PGD-L2 accuracy (:func:`robinterp.attacks.accuracy.evaluate_accuracy` with the
    paper's evaluation attack), Integrated Gradients, SHAP (expected gradients), a representation inversion from
    noise, and the FID feature extractors (the Inception network and the judge's R(x));
-4. **checks** that every bf16 result lies within the tolerance stated beside it (:data:`TOLERANCES`), prints the
+4. **probes** the models the paper config runs (:func:`robinterp.analysis.probe.probe`, as ``python -m robinterp
+   probe --config config.yaml --device cuda``): the throughputs ``python -m robinterp plan`` prices jobs with,
+   written to ``--probe-out`` for ``plan --probe``;
+5. **checks** that every bf16 result lies within the tolerance stated beside it (:data:`TOLERANCES`), prints the
    images/s of every task and variant and the checks, writes everything to ``--json``, and exits 1 when a check
    failed (naming it), 0 otherwise.
 
@@ -110,6 +113,11 @@ class Sizes:
         fid_images: images through each feature extractor.
         eval_methods: the trained methods (keys of :data:`METHODS`) whose float32 models are evaluated.
         warm_up_eval: run each evaluation task once on two images before timing it.
+        probe_config: probe every model of the paper config (else only ``arch`` at CIFAR's 3×32×32), with the
+            job start-up (seven fresh Pythons).
+        probe_batches, probe_budget: the probe's two batch sizes and seconds per timing (``probe --batches,
+            --budget``).
+        probe_s: the probe's seconds in the plan (measured: 66 s for the paper config on an H200, 2026-12-04).
     """
 
     arch: str
@@ -132,6 +140,10 @@ class Sizes:
     fid_images: int
     eval_methods: tuple[str, ...]
     warm_up_eval: bool
+    probe_config: bool
+    probe_batches: tuple[int, int]
+    probe_budget: float
+    probe_s: float
 
 
 # 3 epochs of 100 steps: "a few hundred steps" per run (issue §5); the evaluation sizes keep each task to seconds on
@@ -140,13 +152,13 @@ GPU_SIZES = Sizes(arch="resnet18_cifar", batch=128, epochs=3, steps_per_epoch=10
                   timing_warmup_steps=10, calibration_passes=10, eval_images=1024, eval_attack_steps=20,
                   ig_images=32, ig_points=51, ig_baselines=10, shap_images=32, shap_background=176, shap_samples=200,
                   inversion_images=64, inversion_steps=200, fid_images=512, eval_methods=("standard", "pgd_l2"),
-                  warm_up_eval=True)
+                  warm_up_eval=True, probe_config=True, probe_batches=(32, 256), probe_budget=0.5, probe_s=70.0)
 # Small enough for well under a minute on one CPU thread with emulated bf16 (about 6× slower than float32 there).
 SMOKE_SIZES = Sizes(arch="resnet_small", batch=8, epochs=2, steps_per_epoch=3, train_attack_steps=2,
                     timing_warmup_steps=1, calibration_passes=1, eval_images=16, eval_attack_steps=2,
                     ig_images=2, ig_points=6, ig_baselines=2, shap_images=2, shap_background=8, shap_samples=8,
                     inversion_images=4, inversion_steps=5, fid_images=1, eval_methods=("pgd_l2",),
-                    warm_up_eval=False)
+                    warm_up_eval=False, probe_config=False, probe_batches=(2, 4), probe_budget=0.01, probe_s=1.0)
 
 # Madry et al. (2018)'s step size rule σ = 2.5·ε/K, used where the config's σ cannot reach ε in the smoke run's K.
 MADRY_STEP_FACTOR = 2.5
@@ -481,7 +493,7 @@ def make_plan(sizes: Sizes, pass_seconds: dict[str, float], budget_s: float, cho
 
     per_image = (pass_seconds[REFERENCE] + pass_seconds[FAST]) / sizes.batch
     eval_s = ESTIMATE_SAFETY * len(sizes.eval_methods) * evaluation_passes(sizes) * per_image
-    available = budget_s - FIXED_OVERHEAD_S - eval_s
+    available = budget_s - FIXED_OVERHEAD_S - sizes.probe_s - eval_s
     steps = sizes.steps_per_epoch
     if choice == "full" or (choice == "auto" and sum(estimate(FULL_VARIANTS, steps).values()) <= available):
         variants, reason = FULL_VARIANTS, f"the four variants ({choice})"
@@ -495,7 +507,8 @@ def make_plan(sizes: Sizes, pass_seconds: dict[str, float], budget_s: float, cho
         reason = f"float32 and bf16+channels_last with {steps} instead of {sizes.steps_per_epoch} steps per epoch " \
                  "to fit the budget"
     runs = estimate(variants, steps)
-    return Plan(list(variants), steps, runs, eval_s, FIXED_OVERHEAD_S + eval_s + sum(runs.values()), reason)
+    return Plan(list(variants), steps, runs, eval_s, FIXED_OVERHEAD_S + sizes.probe_s + eval_s + sum(runs.values()),
+                reason)
 
 
 # --------------------------------------------------------------------------- training
@@ -540,6 +553,30 @@ def train_run(model: torch.nn.Module, split, settings, sizes: Sizes, device: tor
     history = [{k: row[k] for k in ("epoch", "train_loss", "train_accuracy", "seconds")} for row in result.history]
     return {"images_per_s": images_per_s, "wall_s": wall, "timed_steps": len(counted), "history": history,
             "state": result.best_state}
+
+
+# --------------------------------------------------------------------------- the plan's probe
+
+
+def run_model_probe(config: dict, sizes: Sizes, device: torch.device, out: str | None) -> dict:
+    """The probe of :mod:`robinterp.analysis.probe` on ``device`` (the models of ``config`` when
+    ``sizes.probe_config``, else ``sizes.arch`` at 3×32×32); printed, written to ``out`` when given, returned."""
+    from robinterp.analysis.cost import ModelKey
+    from robinterp.analysis.plan import dataset_layout
+    from robinterp.analysis.probe import config_models, format_probe, probe
+    from robinterp.base.io import write_json as write_probe
+
+    if sizes.probe_config:
+        models = config_models(config, {name: dataset_layout(config, name) for name in config["datasets"]})
+    else:
+        models = {ModelKey(sizes.arch, (3, 32, 32)): 10}
+    tic = time.perf_counter()
+    result = probe(models, device, batches=sizes.probe_batches, budget=sizes.probe_budget,
+                   start_up=sizes.probe_config)
+    print(f"\nprobe ({time.perf_counter() - tic:.1f} s; for `python -m robinterp plan`):\n{format_probe(result)}")
+    if out:
+        write_probe(out, result)
+    return result
 
 
 # --------------------------------------------------------------------------- evaluation tasks
@@ -792,6 +829,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workdir", default=None, help="checkpoints and the random Inception weights (default: a "
                                                    "temporary folder, deleted afterwards)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write every number and check to PATH")
+    p.add_argument("--probe-out", metavar="PATH", default=None,
+                   help="also write the probe, as `python -m robinterp probe --out` does, for `robinterp plan --probe`")
     return p.parse_args(argv)
 
 
@@ -817,6 +856,7 @@ def print_plan(plan: Plan, sizes: Sizes, pass_seconds: dict[str, float], budget_
     for run, seconds in plan.estimated_s.items():
         print(f"  train {run:<24} ~{seconds:7.1f} s")
     print(f"  evaluation tasks             ~{plan.estimated_eval_s:7.1f} s")
+    print(f"  probe                        ~{sizes.probe_s:7.1f} s")
     print(f"  estimated total              ~{plan.estimated_total_s:7.1f} s of a {budget_s:.0f} s budget")
 
 
@@ -926,6 +966,8 @@ def run_check(args: argparse.Namespace, sizes: Sizes, config: dict, device: torc
     checks.append(relative_error_check(f"inception_{weights}/distance_features", "distance_features",
                                        inception[REFERENCE]["distance"], inception[FAST]["distance"]))
 
+    probed = run_model_probe(config, sizes, device, args.probe_out)
+
     notes = {"ig": "package: fp32 only", "shap": "package: fp32 only",
              "fid_inception": f"package: fp32 only; {weights} weights", "fid_judge": "package: fp32 only"}
     print_tables(throughput, checks, notes)
@@ -942,6 +984,7 @@ def run_check(args: argparse.Namespace, sizes: Sizes, config: dict, device: torc
         "training": {name: {k: v for k, v in run.items() if k != "state"} for name, run in training.items()},
         "evaluation": evaluations,
         "checks": [{**asdict(c), "rule": c.rule} for c in checks],
+        "probe": probed,
         "tolerances": {name: asdict(t) for name, t in TOLERANCES.items()},
         "passed": not failed(checks),
     }

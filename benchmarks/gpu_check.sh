@@ -3,10 +3,11 @@
 #
 # Trains ResNet-18 standard and PGD-L2 for a few hundred steps in float32 and bf16 autocast with channels_last,
 # runs IG, SHAP, an inversion and the FID feature extractors in both, checks that bf16 stays within the stated
-# tolerances of float32, and prints images/s for each. The logic is benchmarks/gpu_check.py; see benchmarks/README.md.
+# tolerances of float32, and prints images/s for each; then probes the paper config's models for `robinterp plan`
+# (--probe-out PATH writes the probe). The logic is benchmarks/gpu_check.py; see benchmarks/README.md.
 #
 # Usage:
-#   benchmarks/gpu_check.sh [--json PATH] [--budget-s S] [--variants auto|full|minimal]   # on the GPU (--device cuda)
+#   benchmarks/gpu_check.sh [--json PATH] [--probe-out PATH] [--budget-s S] [--variants auto|full|minimal]  # GPU
 #   benchmarks/gpu_check.sh --device cpu --smoke [--json PATH]                             # the same code, tiny, on a CPU
 #
 # The Python: $PYTHON if set, else the checkout's .venv/bin/python, else python3 on the PATH. The package is

@@ -1,6 +1,6 @@
 """Tests of benchmarks/gpu_check.sh and its driver benchmarks/gpu_check.py.
 
-No GPU has run the check yet; these run its smoke mode end to end on the CPU (the same code path at tiny sizes,
+These run its smoke mode end to end on the CPU (the same code path at tiny sizes,
 bf16 autocast emulated by the CPU) and test the parts that decide pass or fail: the comparisons against their
 tolerances, the exit status, and the plan that fits the training runs into the time budget.
 """
@@ -22,6 +22,7 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 import gpu_check  # noqa: E402
+from robinterp.analysis.plan import read_throughputs  # noqa: E402
 
 # Every task of the throughput table of a smoke run (its one evaluated model is the PGD-L2 one).
 SMOKE_TASKS = {"train/standard", "train/pgd_l2", "logits/pgd_l2", "pgd_eval/pgd_l2", "ig/pgd_l2", "shap/pgd_l2",
@@ -36,7 +37,8 @@ def test_smoke_run_passes_end_to_end(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(BENCHMARKS / "gpu_check.sh"), "--device", "cpu", "--smoke", "--variants", "minimal",
-                           "--json", str(out)], env=env, capture_output=True, text=True, timeout=180)
+                           "--json", str(out), "--probe-out", str(tmp_path / "probe.json")], env=env,
+                          capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "images/s" in proc.stdout and "checks passed" in proc.stdout and "FAILED" not in proc.stdout
     result = json.loads(out.read_text())
@@ -51,6 +53,12 @@ def test_smoke_run_passes_end_to_end(tmp_path):
 
     checks = {c["name"]: c for c in result["checks"]}
     assert all(c["passed"] for c in checks.values()), [c for c in checks.values() if not c["passed"]]
+    # the plan's probe: in the result, and written in the form `robinterp plan --probe` reads
+    probed = read_throughputs(tmp_path / "probe.json")
+    assert probed.kind == "cpu" and set(probed.models) == set(result["probe"]["models"]) == {"resnet_small@3x32x32"}
+    passes = probed.models["resnet_small@3x32x32"]  # the model's passes (shap's is a residual that may be 0)
+    assert all(math.isfinite(passes[k].per_image) and passes[k].per_call + 4 * passes[k].per_image > 0
+               for k in ("train", "grad", "double", "fwd")), passes
     assert {c["tolerance"] for c in checks.values()} == set(gpu_check.TOLERANCES)
     assert {name.split("/")[1] for name in checks if name.startswith("pgd_l2/")} == MODEL_CHECKS | {"judge_features"}
     assert {"inception_random/fid_features", "inception_random/distance_features"} <= set(checks)

@@ -293,9 +293,10 @@ def parse_model_key(text: str) -> ModelKey:
 def format_probe(result: Mapping) -> str:
     """The probe's numbers as a table: images/s of each pass at the large batch, and the per-call overhead."""
     batch = result["batches"][1]
-    lines = [f"probe: {result['note']}",
-             f"job start-up {result['startup']:.2f} s; then " + ", ".join(f"import {m} {s:.2f} s"
-                                                                    for m, s in result["imports"].items()),
+    start_up = (f"job start-up {result['startup']:.2f} s; then " + ", ".join(f"import {m} {s:.2f} s"
+                                                                         for m, s in result["imports"].items())
+                if result["imports"] else "job start-up not measured")
+    lines = [f"probe: {result['note']}", start_up,
              f"{'model':<32}" + "".join(f"{kind + ' img/s':>14}" for kind in PASS_KINDS) + f"{'per call':>12}"]
     for name, entry in result["models"].items():
         rates = entry["images_per_second"]
