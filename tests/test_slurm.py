@@ -1,6 +1,6 @@
 """The shipped SLURM profile against a real SLURM controller (tests/slurm/start_local_slurm.sh).
 
-One run of the `.test` configuration through `slurm/config.yaml` and
+One run of the `.test` configuration (one replicate) through `slurm/config.yaml` and
 snakemake-executor-plugin-slurm, with a SIGTERM sent to the running robust
 training job, as a preemption would. Needs root to start munged, slurmdbd,
 slurmctld and slurmd; `.ci/run` starts the cluster, and this module starts one
@@ -77,6 +77,12 @@ def _sacct(env: dict, job_ids: list[str]) -> dict[str, dict]:
 @pytest.mark.slow
 def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemption(slurm_env, tmp_path):
     shutil.copytree(REPO / ".test", tmp_path / ".test")
+    # One replicate: every rule still goes through sbatch (what this test is for), with half the per-model jobs;
+    # replicates as separate jobs are tested by test_workflow (the dry runs and the local end-to-end run of .test).
+    config_path = tmp_path / ".test" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["datasets"]["digits"]["replicates"] = 1
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     out = tmp_path / "snakemake.out"
     started = time.monotonic()
     with out.open("w") as sink:
@@ -84,8 +90,8 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
                                  str(tmp_path), "all"], cwd=tmp_path, env=slurm_env, stdout=sink,
                                 stderr=subprocess.STDOUT)
     try:
-        # A preemption: SIGTERM to the steps of the running robust training job (scancel's job-step signal),
-        # replicate 0 (.test trains two replicates of each method; the plugin's log folder ends in the seed).
+        # A preemption: SIGTERM to the steps of the running robust training job (scancel's job-step signal;
+        # the plugin's log folder ends in the replicate).
         train_log = tmp_path / "results/test/logs/train_model/digits/robust_l2/seed0.log"
         _wait_for(train_log, r"epoch 1/1 batch 10/", proc, out)
         job = _wait_for(out, r"jobid \d+ \(log: \S*rule_train_model/digits_robust_l2_0/", proc, out).split()[1]
@@ -101,18 +107,18 @@ def test_the_shipped_profile_runs_the_workflow_on_slurm_and_survives_a_preemptio
     assert re.search(r"plan: ~[\d.]+ CPU-hours for the config's \d+ jobs", text), text[:3000]
 
     # Every job went through sbatch: one SLURM job id per job, the preempted training twice; every method
-    # trained twice (two replicates), and every per-model analysis but the figures' run on both.
+    # trained once, and every per-model analysis but the figures' run on both.
     submitted = [(m[1], m[2], m[3]) for m in SUBMITTED.finditer(text)]
     per_rule = {}
     for job_id, rule, wildcards in submitted:
         per_rule.setdefault(rule, []).append((job_id, wildcards))
     assert {r: len(j) for r, j in per_rule.items()} == {
-        "prepare_data": 1, "train_model": 5, "evaluate_model": 4, "plot_training": 1, "accuracy_table": 1,
-        "select_attribution_images": 1, "attribute_model": 4, "explain_model": 2, "plot_attributions": 1,
+        "prepare_data": 1, "train_model": 3, "evaluate_model": 2, "plot_training": 1, "accuracy_table": 1,
+        "select_attribution_images": 1, "attribute_model": 2, "explain_model": 2, "plot_attributions": 1,
         "plot_attribution_grid": 2, "attribution_table": 1, "train_judge": 1, "class_seeds": 1,
-        "generate_classes": 4, "invert_representations": 4, "visualise_features": 2, "synthesis_metrics": 1,
+        "generate_classes": 2, "invert_representations": 2, "visualise_features": 2, "synthesis_metrics": 1,
         "synthesis_table": 2, "plot_seeds": 1, "plot_generation": 1, "plot_inversions": 2, "plot_features": 2,
-        "report": 1, "robustness_curves": 4, "plot_robustness_curves": 1, "etmann_analysis": 4, "plot_etmann": 1,
+        "report": 1, "robustness_curves": 2, "plot_robustness_curves": 1, "etmann_analysis": 2, "plot_etmann": 1,
         "methods_matrix": 1, "plot_robustness_interpretability": 1}, text[-3000:]
     robust_attempts = [j for j, w in per_rule["train_model"] if w == "digits_robust_l2_0"]
     assert len(robust_attempts) == 2 and robust_attempts[0] == job
