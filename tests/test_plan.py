@@ -185,7 +185,7 @@ def test_the_paper_config_plans_in_gpu_hours_from_the_shipped_gpu_table():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["results"] = "/nonexistent"
     gpu = plan.shipped_throughputs("cuda")
-    assert gpu.kind == "cuda" and "H200" in gpu.device
+    assert gpu.kind == "cuda"
     jobs = plan.plan_jobs(config)
     keys = {w.model for j in jobs for w in j.work}
     assert keys and all(gpu.costs(key)[1] is None for key in keys if not key.amp)
