@@ -12,7 +12,7 @@ import numpy as np
 from robinterp.analysis.etmann_summary import SUMMARY_KEYS, check_analysis
 from robinterp.analysis.matrix import ATTRIBUTION_COLUMNS, ETMANN_COLUMNS, HIGHER_IS_BETTER, SYNTHESIS_COLUMNS
 from robinterp.base.tables import ReplicateSummary, summarise_replicates
-from robinterp.base.plotting import new_figure, save_figure
+from robinterp.base.plotting import method_colours, new_figure, save_figure
 
 
 def _check_out_paths(out_paths: Sequence[str | Path]) -> None:
@@ -60,7 +60,7 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Sequence[Mapping[str, f
     replicated = any(len(replicates) > 1 for replicates in summaries.values())
     fig = new_figure(5.5, 4.2)
     ax = fig.add_subplot(1, 1, 1)
-    colours = _colours(len(summaries))
+    colours = method_colours(len(summaries))
     for (name, m), colour in zip(means.items(), colours):
         a = m["median_alignment"]
         label = f"{name} (n={a.n})" if replicated else name
@@ -83,17 +83,6 @@ def plot_alignment_vs_robustness(summaries: Mapping[str, Sequence[Mapping[str, f
     if title:
         ax.set_title(title)
     save_figure(fig, out_paths)
-
-
-def _colours(n: int) -> list:
-    """``n`` distinct colours: tab10's up to 10 (matplotlib's cycle, which repeats after 10), tab20's up to 20,
-    then evenly spaced along viridis."""
-    from matplotlib import colormaps
-
-    if n <= 20:
-        cmap = colormaps["tab10" if n <= 10 else "tab20"]
-        return [cmap(i) for i in range(n)]
-    return [colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
 def plot_per_image_scatter(analyses: Mapping[str, Mapping[str, np.ndarray]], out_paths: Sequence[str | Path],
@@ -119,7 +108,7 @@ def plot_per_image_scatter(analyses: Mapping[str, Mapping[str, np.ndarray]], out
     fig = new_figure(10, 4.2)
     ax_align, ax_dist = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     top = 0.0
-    for (name, analysis), colour in zip(analyses.items(), _colours(len(analyses))):
+    for (name, analysis), colour in zip(analyses.items(), method_colours(len(analyses))):
         keep = np.asarray(analysis["correct"], dtype=bool)
         rho_lin = np.asarray(analysis["linearised_robustness"], dtype=np.float64)[keep]
         alpha = np.asarray(analysis["alignment"], dtype=np.float64)[keep]
@@ -232,7 +221,7 @@ def plot_robustness_curves(curves: Mapping[str, Sequence[Mapping[str, Sequence[M
     replicated = any(len(replicates) > 1 for replicates in curves.values())
     fig = new_figure(4.0 * len(attacks), 3.4)
     axes = fig.subplots(1, len(attacks), squeeze=False)[0]
-    colours = dict(zip(curves, _colours(len(curves))))
+    colours = dict(zip(curves, method_colours(len(curves))))
     for ax, attack in zip(axes, attacks):
         for model, replicates in curves.items():
             measured = [per_method[attack] for per_method in replicates if per_method.get(attack)]
@@ -304,7 +293,7 @@ def plot_robustness_vs_interpretability(rows: Mapping[str, Mapping[str, Replicat
     n_rows = math.ceil(len(columns) / n_cols)
     fig = new_figure(3.6 * n_cols, 3.0 * n_rows + 0.6)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    colours = dict(zip(rows, _colours(len(rows))))
+    colours = dict(zip(rows, method_colours(len(rows))))
     for ax, column in zip(axes, columns):
         xs, ys = [], []
         for model, metrics in rows.items():

@@ -1,4 +1,4 @@
-"""Drawing helpers every stage's figures share: an unregistered figure, one saver, one resolution, image panels."""
+"""Drawing helpers every stage's figures share: an unregistered figure, one saver, one resolution, one colour per method, image panels."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def save_figure(fig: Figure, out_paths: Sequence[str | Path], dpi: int = DPI) ->
     for out in out_paths:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+
+
+def method_colours(n: int) -> list:
+    """``n`` distinct colours, one per method of a figure: tab10's up to 10 (matplotlib's cycle, which repeats
+    after 10), tab20's up to 20, then evenly spaced along viridis."""
+    from matplotlib import colormaps
+
+    if n <= 20:
+        cmap = colormaps["tab10" if n <= 10 else "tab20"]
+        return [cmap(i) for i in range(n)]
+    return [colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
 def bare_axes(ax) -> None:
