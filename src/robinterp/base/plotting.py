@@ -1,4 +1,5 @@
-"""Drawing helpers every stage's figures share: an unregistered figure, one saver, one resolution, one colour per method, image panels."""
+"""Drawing helpers every stage's figures share: an unregistered figure, one saver, one resolution, one colour per
+method, image panels."""
 
 from __future__ import annotations
 
