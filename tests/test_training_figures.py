@@ -26,3 +26,24 @@ def test_training_curves_are_written_at_the_package_resolution(tmp_path):
     height, width = imread(out[0]).shape[:2]
     # 13 × 3.6 inches at DPI, give or take the tight bounding box
     assert abs(width - 13 * DPI) < 0.15 * 13 * DPI and abs(height - 3.6 * DPI) < 0.3 * 3.6 * DPI
+
+
+def test_every_method_of_eleven_gets_its_own_colour(tmp_path, monkeypatch):
+    # The demo trains eleven methods; viridis past ten gave neighbouring methods nearly the same green.
+    from matplotlib.colors import to_rgba
+
+    import robinterp.training.figures as figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, paths: drawn.append(fig))
+    paths = {}
+    for i in range(11):
+        paths[f"m{i}"] = [tmp_path / f"m{i}.csv"]
+        paths[f"m{i}"][0].write_text(history_csv([
+            {"epoch": e, "lr": 0.1, "train_loss": 1.0 + i, "train_accuracy": 50, "val_clean_accuracy": 60,
+             "val_adv_accuracy": 20, "overfit": 0, "selection_score": 0, "seconds": 1} for e in (1, 2)]))
+    plot_training_curves(paths, "digits", [tmp_path / "fig.png"])
+    colours = [to_rgba(line.get_color()) for line in drawn[0].axes[0].get_lines()]
+    assert len(colours) == 11 and len(set(colours)) == 11
+    assert min(sum((a - b) ** 2 for a, b in zip(c, d)) ** 0.5
+               for k, c in enumerate(colours) for d in colours[k + 1:]) > 0.1  # apart, not merely unequal

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from robinterp.base.plotting import new_figure, save_figure
+from robinterp.base.plotting import method_colours, new_figure, save_figure
 
 
 def _read_history(path: str | Path) -> dict[str, list[float]]:
@@ -28,17 +28,13 @@ def plot_training_curves(histories: Mapping[str, Sequence[str | Path]], title: s
         title: figure title (the dataset).
         out_paths: files to write (PNG and/or PDF, by extension), atomically.
     """
-    from matplotlib import colormaps
-
     fig = new_figure(13, 3.6)
     axes = fig.subplots(1, 3)
     panels = [("train_loss", "training loss (on the batches trained on)"),
               ("val_clean_accuracy", "validation clean accuracy (%)"),
               ("val_adv_accuracy", "validation adversarial accuracy (%)")]
     replicated = any(len(paths) > 1 for paths in histories.values())
-    cmap = colormaps["tab10" if len(histories) <= 10 else "viridis"]
-    for i, (model, paths) in enumerate(histories.items()):
-        colour = cmap(i if len(histories) <= 10 else i / max(len(histories) - 1, 1))
+    for (model, paths), colour in zip(histories.items(), method_colours(len(histories))):
         for k, path in enumerate(paths):
             h = _read_history(path)
             for ax, (key, _) in zip(axes, panels):
