@@ -563,19 +563,16 @@ def run_model_probe(config: dict, sizes: Sizes, device: torch.device, out: str |
     ``sizes.probe_config``, else ``sizes.arch`` at 3×32×32); printed, written to ``out`` when given, returned."""
     from robinterp.analysis.cost import ModelKey
     from robinterp.analysis.plan import dataset_layout
-    from robinterp.analysis.probe import config_models, format_probe, probe
-    from robinterp.base.io import write_json as write_probe
+    from robinterp.analysis.probe import config_models, format_probe, run_probe
 
     if sizes.probe_config:
         models = config_models(config, {name: dataset_layout(config, name) for name in config["datasets"]})
     else:
         models = {ModelKey(sizes.arch, (3, 32, 32)): 10}
     tic = time.perf_counter()
-    result = probe(models, device, batches=sizes.probe_batches, budget=sizes.probe_budget,
-                   start_up=sizes.probe_config)
+    result = run_probe(models, device, batches=sizes.probe_batches, budget=sizes.probe_budget, threads=None,
+                       out=out, start_up=sizes.probe_config)
     print(f"\nprobe ({time.perf_counter() - tic:.1f} s; for `python -m robinterp plan`):\n{format_probe(result)}")
-    if out:
-        write_probe(out, result)
     return result
 
 

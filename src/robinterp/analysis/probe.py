@@ -308,13 +308,16 @@ def format_probe(result: Mapping) -> str:
 
 
 def run_probe(models: Mapping[ModelKey, int], device: torch.device, *, batches: tuple[int, int], budget: float,
-              threads: int | None, out: str | Path, repeat: int = 1) -> dict:
-    """The ``probe`` command: probe ``models`` (``repeat`` times, keeping the medians), write the JSON to ``out``."""
+              threads: int | None, out: str | Path | None, repeat: int = 1, start_up: bool = True) -> dict:
+    """The ``probe`` command: probe ``models`` (``repeat`` times, keeping the medians; ``start_up`` as
+    :func:`probe`), write the JSON to ``out`` when given."""
     from robinterp.base.io import write_json
 
-    runs = [probe(models, device, batches=batches, budget=budget, threads=threads) for _ in range(max(1, repeat))]
+    runs = [probe(models, device, batches=batches, budget=budget, threads=threads, start_up=start_up)
+            for _ in range(max(1, repeat))]
     result = runs[0] if len(runs) == 1 else median_of(runs)
-    write_json(out, result)
+    if out is not None:
+        write_json(out, result)
     return result
 
 
